@@ -89,7 +89,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (status_.ok()) status_ = Status::Internal("Result constructed from an OK status");
   }
@@ -117,10 +117,10 @@ class [[nodiscard]] Result {
 #define VECPUFF_CONCAT(a, b) VECPUFF_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not OK.
-#define VECPUFF_RETURN_IF_ERROR(expr)                   \
-  do {                                                  \
-    ::vecpuff::Status _vecpuff_status = (expr);         \
-    if (!_vecpuff_status.ok()) return _vecpuff_status;  \
+#define VECPUFF_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::vecpuff::Status _vecpuff_status = (expr);        \
+    if (!_vecpuff_status.ok()) return _vecpuff_status; \
   } while (0)
 
 // `lhs = value of expr` (a Result<T>), or returns its Status from the enclosing function.

@@ -1,0 +1,63 @@
+// HttpServer: the original VecPuff HTTP API over cpp-httplib.
+//
+//   GET  /health                      -> 200 "OK"
+//   GET  /namespaces                  -> {"namespaces":[{"id":...}]}
+//   POST /namespaces/{ns}             -> write (upsert_rows, patch_rows, deletes)
+//   POST /namespaces/{ns}/query       -> exact top-k
+//   GET|POST /namespaces/{ns}/metadata
+//
+// Every error is {"status":"error","error":"..."} with the code from api/http_status.h.
+// Request bodies over max_body_bytes are refused (413) before they are parsed.
+//
+// Thread safety: Start() and Stop() may be called from different threads; requests are
+// served on a pool of `threads` workers.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/status.h"
+#include "db/database.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace vecpuff {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 3000;
+  int threads = 32;
+  int64_t read_timeout_ms = 30000;
+  int64_t write_timeout_ms = 30000;
+  int64_t keep_alive_timeout_ms = 5000;
+  size_t max_body_bytes = 256 * 1024 * 1024;
+};
+
+class HttpServer {
+ public:
+  // `db` must outlive the server.
+  HttpServer(Database* db, HttpServerOptions options);
+  ~HttpServer();
+
+  // Binds the port (IOError if it cannot) and serves on a background thread.
+  Status Start();
+  // Stops accepting, waits for in-flight requests, and joins the serving thread.
+  void Stop();
+  // Blocks until the server stops.
+  void Wait();
+  int port() const { return bound_port_; }
+
+ private:
+  void RegisterRoutes();
+
+  Database* const db_;
+  const HttpServerOptions options_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int bound_port_ = 0;
+};
+
+}  // namespace vecpuff

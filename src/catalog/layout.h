@@ -1,0 +1,36 @@
+// Where a namespace's objects live in the store. Changing any of these breaks every
+// existing store: never change them.
+//
+//   {prefix}namespaces/{ns}/manifest
+//   {prefix}namespaces/{ns}/wal/{seq, 20 decimal digits}
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace vecpuff {
+
+inline std::string NamespacesPrefix(std::string_view prefix) {
+  return std::string(prefix) + "namespaces/";
+}
+inline std::string NamespaceRoot(std::string_view prefix, std::string_view ns) {
+  return NamespacesPrefix(prefix) + std::string(ns) + "/";
+}
+inline std::string ManifestKey(std::string_view prefix, std::string_view ns) {
+  return NamespaceRoot(prefix, ns) + "manifest";
+}
+inline std::string WalPrefix(std::string_view prefix, std::string_view ns) {
+  return NamespaceRoot(prefix, ns) + "wal/";
+}
+// Zero-padded so that key order is sequence order.
+inline std::string WalKey(std::string_view prefix, std::string_view ns, uint64_t seq) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "%020llu", static_cast<unsigned long long>(seq));
+  return WalPrefix(prefix, ns) + buf;
+}
+
+}  // namespace vecpuff

@@ -1,0 +1,97 @@
+#include "catalog/manifest.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/coding.h"
+#include "common/hash.h"
+
+namespace vecpuff {
+
+std::string_view DistanceMetricName(DistanceMetric metric) {
+  switch (metric) {
+    case DistanceMetric::kCosineDistance:
+      return "cosine_distance";
+    case DistanceMetric::kEuclideanSquared:
+      return "euclidean_squared";
+  }
+  return "cosine_distance";
+}
+
+std::optional<DistanceMetric> ParseDistanceMetric(std::string_view name) {
+  if (name == "cosine_distance") return DistanceMetric::kCosineDistance;
+  if (name == "euclidean_squared") return DistanceMetric::kEuclideanSquared;
+  return std::nullopt;
+}
+
+std::string EncodeManifest(const Manifest& m) {
+  nlohmann::json body = {
+      {"namespace", m.namespace_name},
+      {"distance_metric", std::string(DistanceMetricName(m.distance_metric))},
+      {"dimensions", m.dimensions},
+      {"created_at_ms", m.created_at_ms},
+      {"updated_at_ms", m.updated_at_ms},
+      {"wal_next_seq_hint", m.wal_next_seq_hint},
+  };
+  std::string text = body.dump();
+  std::string out;
+  PutFixed32(&out, kManifestMagic);
+  PutFixed16(&out, kManifestFormatVersion);
+  PutFixed16(&out, 0);  // reserved
+  PutFixed64(&out, text.size());
+  PutFixed64(&out, 0);  // checksum placeholder, at offset 16
+  out += text;
+  // The checksum covers the header (checksum field zero) and the body.
+  EncodeFixed64(out.data() + 16, Checksum64(out));
+  return out;
+}
+
+Result<Manifest> DecodeManifest(std::string_view object) {
+  if (object.size() < kManifestHeaderSize) return Status::Corruption("manifest too short");
+  if (DecodeFixed32(object.data()) != kManifestMagic) {
+    return Status::Corruption("not a manifest (bad magic)");
+  }
+  uint16_t version = DecodeFixed16(object.data() + 4);
+  if (version != kManifestFormatVersion) {
+    return Status::Corruption("unsupported manifest format version " + std::to_string(version));
+  }
+  uint64_t size = DecodeFixed64(object.data() + 8);
+  uint64_t checksum = DecodeFixed64(object.data() + 16);
+  std::string_view text = object.substr(kManifestHeaderSize);
+  if (size != text.size()) return Status::Corruption("manifest body size mismatch");
+  std::string copy(object);
+  EncodeFixed64(copy.data() + 16, 0);
+  if (Checksum64(copy) != checksum) return Status::Corruption("manifest checksum mismatch");
+
+  nlohmann::json body = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object()) return Status::Corruption("manifest body is not a JSON object");
+  auto field = [&](const char* name) -> const nlohmann::json* {
+    auto it = body.find(name);
+    return it == body.end() ? nullptr : &*it;
+  };
+  const nlohmann::json* ns = field("namespace");
+  const nlohmann::json* metric = field("distance_metric");
+  const nlohmann::json* dims = field("dimensions");
+  const nlohmann::json* created = field("created_at_ms");
+  const nlohmann::json* updated = field("updated_at_ms");
+  const nlohmann::json* hint = field("wal_next_seq_hint");
+  if (!ns || !ns->is_string() || !metric || !metric->is_string() || !dims ||
+      !dims->is_number_unsigned() || !created || !created->is_number_integer() || !updated ||
+      !updated->is_number_integer() || !hint || !hint->is_number_unsigned()) {
+    return Status::Corruption("manifest is missing a field or has a wrong type");
+  }
+  Manifest m;
+  m.namespace_name = ns->get<std::string>();
+  auto parsed_metric = ParseDistanceMetric(metric->get<std::string>());
+  if (!parsed_metric) return Status::Corruption("manifest has an unknown distance metric");
+  m.distance_metric = *parsed_metric;
+  uint64_t d = dims->get<uint64_t>();
+  if (d > UINT32_MAX) return Status::Corruption("manifest dimensions out of range");
+  m.dimensions = static_cast<uint32_t>(d);
+  m.created_at_ms = created->get<int64_t>();
+  m.updated_at_ms = updated->get<int64_t>();
+  m.wal_next_seq_hint = hint->get<uint64_t>();
+  if (m.wal_next_seq_hint == 0) return Status::Corruption("manifest WAL hint is 0");
+  return m;
+}
+
+}  // namespace vecpuff

@@ -1,0 +1,171 @@
+#include "db/database.h"
+
+#include <cmath>
+
+#include "catalog/layout.h"
+
+namespace vecpuff {
+namespace {
+
+constexpr size_t kMaxNamespaceNameBytes = 128;
+// Attribute names are keys of the returned rows; keep them short enough to stay readable.
+constexpr size_t kMaxAttributeNameBytes = 128;
+
+Status CheckId(std::string_view path, const std::string& id, const DbOptions& o) {
+  if (id.empty()) return Status::InvalidArgument(std::string(path) + ": id must not be empty");
+  if (id.size() > o.max_id_bytes) {
+    return Status::InvalidArgument(std::string(path) + ": id is " + std::to_string(id.size()) +
+                                   " bytes; the limit is " + std::to_string(o.max_id_bytes));
+  }
+  return Status::OK();
+}
+
+// Checks attribute names and sizes; returns the serialized size of all attributes.
+Result<size_t> CheckAttributes(const std::string& path, const nlohmann::json& attributes,
+                               const DbOptions& o) {
+  size_t total = 0;
+  for (const auto& [key, value] : attributes.items()) {
+    if (key.empty() || key.size() > kMaxAttributeNameBytes) {
+      return Status::InvalidArgument(path + ": attribute names must be 1 to " +
+                                     std::to_string(kMaxAttributeNameBytes) + " bytes");
+    }
+    size_t bytes = value.dump().size();
+    if (bytes > o.max_attribute_bytes) {
+      return Status::InvalidArgument(path + "." + key + ": value is " + std::to_string(bytes) +
+                                     " bytes as JSON; the limit is " +
+                                     std::to_string(o.max_attribute_bytes));
+    }
+    total += key.size() + bytes;
+  }
+  return total;
+}
+
+}  // namespace
+
+Status ValidateNamespaceName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxNamespaceNameBytes) {
+    return Status::InvalidArgument("namespace name must be 1 to 128 characters");
+  }
+  if (name == "." || name == "..") {
+    return Status::InvalidArgument("namespace name must not be '.' or '..'");
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) {
+      return Status::InvalidArgument(
+          "namespace name may contain only letters, digits, '-', '_' and '.'");
+    }
+  }
+  return Status::OK();
+}
+
+Database::Database(ObjectStore* store, DbOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+Database::~Database() = default;
+
+Status Database::CheckWriteLimits(const WriteRequest& r) const {
+  const DbOptions& o = options_;
+  size_t rows = r.upsert_rows.size() + r.patch_rows.size() + r.deletes.size();
+  if (rows == 0) {
+    return Status::InvalidArgument("write request has no upsert_rows, patch_rows or deletes");
+  }
+  if (rows > o.max_rows_per_request) {
+    return Status::InvalidArgument("write request has " + std::to_string(rows) +
+                                   " rows; the limit is " + std::to_string(o.max_rows_per_request));
+  }
+  for (size_t i = 0; i < r.upsert_rows.size(); ++i) {
+    const UpsertRow& row = r.upsert_rows[i];
+    const std::string path = "upsert_rows[" + std::to_string(i) + "]";
+    VECPUFF_RETURN_IF_ERROR(CheckId(path + ".id", row.id, o));
+    if (row.vector.empty()) {
+      return Status::InvalidArgument(path + ".vector: must have at least 1 dimension");
+    }
+    if (row.vector.size() > o.max_dimensions) {
+      return Status::InvalidArgument(path + ".vector: " + std::to_string(row.vector.size()) +
+                                     " dimensions; the limit is " +
+                                     std::to_string(o.max_dimensions));
+    }
+    VECPUFF_ASSIGN_OR_RETURN(size_t attr_bytes, CheckAttributes(path, row.attributes, o));
+    size_t doc_bytes = row.id.size() + row.vector.size() * sizeof(float) + attr_bytes;
+    if (doc_bytes > o.max_document_bytes) {
+      return Status::InvalidArgument(path + ": document is " + std::to_string(doc_bytes) +
+                                     " bytes; the limit is " +
+                                     std::to_string(o.max_document_bytes));
+    }
+  }
+  for (size_t i = 0; i < r.patch_rows.size(); ++i) {
+    const PatchRow& row = r.patch_rows[i];
+    const std::string path = "patch_rows[" + std::to_string(i) + "]";
+    VECPUFF_RETURN_IF_ERROR(CheckId(path + ".id", row.id, o));
+    VECPUFF_ASSIGN_OR_RETURN(size_t attr_bytes, CheckAttributes(path, row.attributes, o));
+    if (row.id.size() + attr_bytes > o.max_document_bytes) {
+      return Status::InvalidArgument(path + ": patch is larger than max_document_bytes (" +
+                                     std::to_string(o.max_document_bytes) + ")");
+    }
+  }
+  for (size_t i = 0; i < r.deletes.size(); ++i) {
+    VECPUFF_RETURN_IF_ERROR(CheckId("deletes[" + std::to_string(i) + "]", r.deletes[i], o));
+  }
+  return Status::OK();
+}
+
+std::shared_ptr<Namespace> Database::GetNamespace(const std::string& ns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto& slot = namespaces_[ns];
+  if (!slot) slot = std::make_shared<Namespace>(store_, &options_, ns);
+  return slot;
+}
+
+Result<WriteResult> Database::Write(const std::string& ns, WriteRequest request) {
+  VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  VECPUFF_RETURN_IF_ERROR(CheckWriteLimits(request));
+  std::shared_ptr<Namespace> n = GetNamespace(ns);
+  VECPUFF_RETURN_IF_ERROR(
+      n->Open(request.distance_metric.value_or(DistanceMetric::kCosineDistance)));
+  return n->Write(std::move(request));
+}
+
+Result<QueryResult> Database::Query(const std::string& ns, const QueryRequest& request) {
+  VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  if (request.top_k < 1 || request.top_k > options_.max_top_k) {
+    return Status::InvalidArgument("top_k: must be between 1 and " +
+                                   std::to_string(options_.max_top_k));
+  }
+  if (request.vector.empty()) {
+    return Status::InvalidArgument("query_vector: must have at least 1 dimension");
+  }
+  std::shared_ptr<Namespace> n = GetNamespace(ns);
+  VECPUFF_RETURN_IF_ERROR(n->Open(std::nullopt));
+  return n->Query(request);
+}
+
+Result<NamespaceMetadata> Database::Metadata(const std::string& ns, Consistency consistency) {
+  VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  std::shared_ptr<Namespace> n = GetNamespace(ns);
+  VECPUFF_RETURN_IF_ERROR(n->Open(std::nullopt));
+  return n->Metadata(consistency);
+}
+
+Result<std::vector<std::string>> Database::ListNamespaces() {
+  std::vector<std::string> names;
+  const std::string prefix = NamespacesPrefix(options_.key_prefix);
+  ListOptions list;
+  list.prefix = prefix;
+  list.delimiter = "/";
+  while (true) {
+    VECPUFF_ASSIGN_OR_RETURN(ListPage page, store_->List(list));
+    for (const std::string& p : page.common_prefixes) {
+      // "namespaces/{ns}/" -> "{ns}"
+      if (p.size() > prefix.size() + 1) {
+        names.push_back(p.substr(prefix.size(), p.size() - prefix.size() - 1));
+      }
+    }
+    if (page.next_continuation_token.empty()) break;
+    list.continuation_token = std::move(page.next_continuation_token);
+  }
+  return names;
+}
+
+}  // namespace vecpuff

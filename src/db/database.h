@@ -1,0 +1,63 @@
+// Database: the engine's entry point. Routes requests to namespaces, opening them on first
+// use, and enforces the configured limits so that every API front end shares them.
+//
+// Thread safety: all methods are safe to call concurrently. Several Database instances (in
+// one or many processes) may share one store: the WAL and manifest protocols
+// (db/namespace.h) keep them consistent.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "db/db_options.h"
+#include "db/namespace.h"
+#include "db/types.h"
+#include "storage/object_store.h"
+
+namespace vecpuff {
+
+// OK if `name` is a valid namespace name: 1 to 128 characters from [A-Za-z0-9-_.], and not
+// "." or "..". InvalidArgument otherwise, saying why.
+Status ValidateNamespaceName(std::string_view name);
+
+class Database {
+ public:
+  // `store` must outlive the Database.
+  Database(ObjectStore* store, DbOptions options);
+  ~Database();
+
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Creates the namespace if needed (with the request's metric, cosine by default).
+  // InvalidArgument for bad input (nothing is written); Unavailable/IOError if storage
+  // failed (nothing is acknowledged or applied).
+  Result<WriteResult> Write(const std::string& ns, WriteRequest request);
+
+  // NotFound if the namespace does not exist.
+  Result<QueryResult> Query(const std::string& ns, const QueryRequest& request);
+
+  // NotFound if the namespace does not exist.
+  Result<NamespaceMetadata> Metadata(const std::string& ns,
+                                     Consistency consistency = Consistency::kStrong);
+
+  // Every namespace in the store (including ones other processes created), ascending.
+  Result<std::vector<std::string>> ListNamespaces();
+
+  const DbOptions& options() const { return options_; }
+
+ private:
+  Status CheckWriteLimits(const WriteRequest& request) const;
+  std::shared_ptr<Namespace> GetNamespace(const std::string& ns);
+
+  ObjectStore* const store_;
+  const DbOptions options_;
+
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<Namespace>> namespaces_;
+};
+
+}  // namespace vecpuff

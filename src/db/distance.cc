@@ -1,0 +1,50 @@
+#include "db/distance.h"
+
+#include <cmath>
+
+namespace vecpuff {
+
+float DotProduct(const float* a, const float* b, size_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
+  }
+  float sum = 0;
+  for (; i < n; ++i) sum += a[i] * b[i];
+  for (float x : acc) sum += x;
+  return sum;
+}
+
+float SquaredL2(const float* a, const float* b, size_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) {
+      float d = a[i + j] - b[i + j];
+      acc[j] += d * d;
+    }
+  }
+  float sum = 0;
+  for (; i < n; ++i) {
+    float d = a[i] - b[i];
+    sum += d * d;
+  }
+  for (float x : acc) sum += x;
+  return sum;
+}
+
+float Norm(const float* a, size_t n) { return std::sqrt(DotProduct(a, a, n)); }
+
+float Distance(DistanceMetric metric, const float* q, float q_norm, const float* d, float d_norm,
+               size_t n) {
+  if (metric == DistanceMetric::kEuclideanSquared) return SquaredL2(q, d, n);
+  if (q_norm == 0 || d_norm == 0) return 1.0f;
+  float cos = DotProduct(q, d, n) / (q_norm * d_norm);
+  // Rounding can push |cos| slightly past 1; keep the distance in [0, 2].
+  if (cos > 1) cos = 1;
+  if (cos < -1) cos = -1;
+  return 1.0f - cos;
+}
+
+}  // namespace vecpuff

@@ -1,0 +1,68 @@
+// The WAL entry: one immutable object per group commit, holding the requests of every
+// writer in the batch, in the order they are applied. The byte layout is specified in
+// docs/wal_format.md; every constant here is part of that format and must never change.
+//
+// A WAL entry is created once (create-only put) and never modified, so encoding and
+// decoding are pure functions. Thread safety: all functions are pure and reentrant.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace vecpuff {
+
+// Stored in the format: never renumber.
+enum class WalOpType : uint8_t {
+  kUpsert = 1,  // replace the whole document (vector and attributes)
+  kPatch = 2,   // merge attributes into an existing document; ignored if absent
+  kDelete = 3,  // remove the document
+};
+
+// Stored in the format: never renumber. Only string ids exist today; integer and UUID ids
+// (turbopuffer API) will get their own tags.
+enum class WalIdType : uint8_t {
+  kString = 1,
+};
+
+struct WalOp {
+  WalOpType type = WalOpType::kUpsert;
+  std::string id;
+  std::vector<float> vector;                             // upsert only; empty means "no vector"
+  nlohmann::json attributes = nlohmann::json::object();  // upsert and patch; a JSON object
+};
+
+// One client request: its ops are applied together (atomically) and in order.
+struct WalRequest {
+  std::vector<WalOp> ops;
+};
+
+struct WalEntry {
+  uint64_t seq = 0;            // position in the namespace's log, from 1, dense
+  int64_t commit_time_ms = 0;  // Unix millis when the entry was written
+  std::vector<WalRequest> requests;
+};
+
+constexpr uint32_t kWalMagic = 0x4C575056;  // "VPWL" little-endian. Never change.
+constexpr uint16_t kWalFormatVersion = 1;
+constexpr size_t kWalHeaderSize = 40;  // see docs/wal_format.md
+constexpr uint8_t kWalCompressionNone = 0;
+constexpr uint8_t kWalCompressionZstd = 1;
+
+// Serializes and compresses the requests: the payload part of an entry. Independent of the
+// sequence number, so a writer that loses a race for a sequence number re-frames the same
+// payload at the next one instead of re-encoding.
+std::string EncodeWalPayload(const std::vector<WalRequest>& requests);
+
+// Builds the full object: header (with seq, time and checksum) followed by the payload.
+std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, std::string_view payload);
+
+// Decodes an entry. Corruption if the magic, version, checksum, sizes or any field is
+// wrong, or if the entry's seq differs from `expected_seq` (a misplaced object).
+Result<WalEntry> DecodeWalEntry(std::string_view object, uint64_t expected_seq);
+
+}  // namespace vecpuff

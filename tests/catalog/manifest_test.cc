@@ -1,0 +1,63 @@
+#include "catalog/manifest.h"
+
+#include <gtest/gtest.h>
+
+#include "catalog/layout.h"
+
+namespace vecpuff {
+namespace {
+
+TEST(Manifest, RoundTrip) {
+  Manifest m;
+  m.namespace_name = "docs.v2";
+  m.distance_metric = DistanceMetric::kEuclideanSquared;
+  m.dimensions = 784;
+  m.created_at_ms = 1700000000000;
+  m.updated_at_ms = 1700000000123;
+  m.wal_next_seq_hint = 65;
+  auto d = DecodeManifest(EncodeManifest(m));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->namespace_name, m.namespace_name);
+  EXPECT_EQ(d->distance_metric, m.distance_metric);
+  EXPECT_EQ(d->dimensions, 784u);
+  EXPECT_EQ(d->created_at_ms, m.created_at_ms);
+  EXPECT_EQ(d->updated_at_ms, m.updated_at_ms);
+  EXPECT_EQ(d->wal_next_seq_hint, 65u);
+}
+
+TEST(Manifest, EveryFlippedByteIsDetected) {
+  Manifest m;
+  m.namespace_name = "n";
+  std::string object = EncodeManifest(m);
+  for (size_t i = 0; i < object.size(); ++i) {
+    std::string bad = object;
+    bad[i] ^= 0x21;
+    auto d = DecodeManifest(bad);
+    ASSERT_FALSE(d.ok()) << "flip at " << i;
+    EXPECT_TRUE(d.status().IsCorruption());
+  }
+}
+
+TEST(Manifest, TruncationIsCorruption) {
+  std::string object = EncodeManifest(Manifest{});
+  for (size_t len = 0; len < object.size(); len += 7) {
+    EXPECT_TRUE(DecodeManifest(object.substr(0, len)).status().IsCorruption()) << len;
+  }
+}
+
+TEST(Manifest, MetricNames) {
+  EXPECT_EQ(ParseDistanceMetric("cosine_distance"), DistanceMetric::kCosineDistance);
+  EXPECT_EQ(ParseDistanceMetric("euclidean_squared"), DistanceMetric::kEuclideanSquared);
+  EXPECT_FALSE(ParseDistanceMetric("dot_product").has_value());
+  EXPECT_EQ(DistanceMetricName(DistanceMetric::kEuclideanSquared), "euclidean_squared");
+}
+
+TEST(Layout, WalKeysSortInSequenceOrder) {
+  EXPECT_EQ(WalKey("p/", "ns", 1), "p/namespaces/ns/wal/00000000000000000001");
+  EXPECT_LT(WalKey("", "ns", 9), WalKey("", "ns", 10));
+  EXPECT_LT(WalKey("", "ns", 99999), WalKey("", "ns", 100000));
+  EXPECT_EQ(ManifestKey("", "ns"), "namespaces/ns/manifest");
+}
+
+}  // namespace
+}  // namespace vecpuff
