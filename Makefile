@@ -20,7 +20,7 @@ build-asan: deps
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 
 run: build
-	./$(BUILD_DIR)/src/server/vecpuff --config config.toml --data-dir $(DATA_DIR)
+	./$(BUILD_DIR)/src/server/vecpuff --config config.toml
 
 test: test-release test-asan
 
