@@ -36,9 +36,11 @@ class CountingStore : public ObjectStoreWrapper {
   // `target` must outlive this store.
   explicit CountingStore(ObjectStore* target) : ObjectStoreWrapper(target) {}
 
-  Result<GetResult> Get(std::string_view key, std::optional<ByteRange> range) override;
+  // Defaults repeated from ObjectStore so that calls through this type compile alike.
+  Result<GetResult> Get(std::string_view key,
+                        std::optional<ByteRange> range = std::nullopt) override;
   Result<ObjectMeta> Put(std::string_view key, std::string_view data,
-                         const PutOptions& options) override;
+                         const PutOptions& options = {}) override;
   Result<ObjectMeta> Head(std::string_view key) override;
   Result<ListPage> List(const ListOptions& options) override;
   Status Delete(std::string_view key) override;

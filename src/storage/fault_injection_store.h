@@ -34,9 +34,11 @@ class FaultInjectingStore : public ObjectStoreWrapper {
   // `target` must outlive this store. `seed` fixes the random faults' sequence.
   FaultInjectingStore(ObjectStore* target, uint64_t seed);
 
-  Result<GetResult> Get(std::string_view key, std::optional<ByteRange> range) override;
+  // Defaults repeated from ObjectStore so that calls through this type compile alike.
+  Result<GetResult> Get(std::string_view key,
+                        std::optional<ByteRange> range = std::nullopt) override;
   Result<ObjectMeta> Put(std::string_view key, std::string_view data,
-                         const PutOptions& options) override;
+                         const PutOptions& options = {}) override;
   Result<ObjectMeta> Head(std::string_view key) override;
   Result<ListPage> List(const ListOptions& options) override;
   Status Delete(std::string_view key) override;

@@ -42,8 +42,8 @@ namespace vecpuff {
 
 struct ObjectMeta {
   std::string key;
-  uint64_t size_bytes = 0;     // size of the whole object
-  std::string etag;            // opaque version tag
+  uint64_t size_bytes = 0;       // size of the whole object
+  std::string etag;              // opaque version tag
   int64_t last_modified_ms = 0;  // Unix millis; informational only
 };
 
@@ -83,7 +83,7 @@ struct ListOptions {
 };
 
 struct ListPage {
-  std::vector<ObjectMeta> objects;          // ascending by key
+  std::vector<ObjectMeta> objects;           // ascending by key
   std::vector<std::string> common_prefixes;  // ascending
   std::string next_continuation_token;       // empty when this is the last page
 };
