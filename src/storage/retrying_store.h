@@ -49,7 +49,8 @@ struct RetryOptions {
   uint64_t jitter_seed = 0;
 
   // Test hooks: a clock and a sleep to use instead of std::chrono::steady_clock and
-  // std::this_thread::sleep_for (e.g. a fake clock that advances when slept on).
+  // std::this_thread::sleep_for (e.g. a fake clock that advances when slept on). They are
+  // called from every thread that uses the store, so they must be thread-safe.
   std::function<std::chrono::steady_clock::time_point()> now;
   std::function<void(std::chrono::microseconds)> sleep;
 };

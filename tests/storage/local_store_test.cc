@@ -263,6 +263,8 @@ TEST_F(LocalStoreTest, TempAndLockFilesAreNeverListedOrReadable) {
   EXPECT_EQ(page->common_prefixes, (std::vector<std::string>{"a/"}));
   EXPECT_TRUE(Keys(".vp-").empty());
   EXPECT_TRUE(Keys("a/.vp-").empty());
+  EXPECT_TRUE(Keys(".vp-locks/").empty());
+  EXPECT_TRUE(Keys("a/.vp-obj.x").empty()) << "an object's file name is not its key";
   EXPECT_TRUE(store_->Get(".vp-tmp.1.2.3.dead").status().IsInvalidArgument());
   EXPECT_TRUE(store_->Get("a/.vp-tmp.4.5.6.beef").status().IsInvalidArgument());
 
