@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 DATA_DIR ?= ./data
 
-.PHONY: all deps build build-asan run test test-release test-asan format clean
+.PHONY: all deps build build-asan run test test-release test-asan bench format clean
 
 all: build
 
@@ -30,6 +30,10 @@ test-release: build
 test-asan: build-asan
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# Figures for the write path and the exact scan (see bench/write_path_bench.cc).
+bench: build
+	./$(BUILD_DIR)/bench/write_path_bench
 
 format:
 	@find src tests bench tools -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -111,19 +111,32 @@ Status Database::CheckWriteLimits(const WriteRequest& r) const {
   return Status::OK();
 }
 
-std::shared_ptr<Namespace> Database::GetNamespace(const std::string& ns) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = namespaces_[ns];
-  if (!slot) slot = std::make_shared<Namespace>(store_, &options_, ns);
-  return slot;
+Result<std::shared_ptr<Namespace>> Database::OpenNamespace(
+    const std::string& ns, std::optional<DistanceMetric> create_metric) {
+  std::shared_ptr<Namespace> n;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = namespaces_[ns];
+    if (!slot) slot = std::make_shared<Namespace>(store_, &options_, ns);
+    n = slot;
+  }
+  Status s = n->Open(create_metric);
+  if (!s.ok()) {
+    // Do not keep an entry for every name someone asked about: only open namespaces stay.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = namespaces_.find(ns);
+    if (it != namespaces_.end() && it->second == n && !n->is_open()) namespaces_.erase(it);
+    return s;
+  }
+  return n;
 }
 
 Result<WriteResult> Database::Write(const std::string& ns, WriteRequest request) {
   VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   VECPUFF_RETURN_IF_ERROR(CheckWriteLimits(request));
-  std::shared_ptr<Namespace> n = GetNamespace(ns);
-  VECPUFF_RETURN_IF_ERROR(
-      n->Open(request.distance_metric.value_or(DistanceMetric::kCosineDistance)));
+  VECPUFF_ASSIGN_OR_RETURN(
+      std::shared_ptr<Namespace> n,
+      OpenNamespace(ns, request.distance_metric.value_or(DistanceMetric::kCosineDistance)));
   return n->Write(std::move(request));
 }
 
@@ -136,15 +149,13 @@ Result<QueryResult> Database::Query(const std::string& ns, const QueryRequest& r
   if (request.vector.empty()) {
     return Status::InvalidArgument("query_vector: must have at least 1 dimension");
   }
-  std::shared_ptr<Namespace> n = GetNamespace(ns);
-  VECPUFF_RETURN_IF_ERROR(n->Open(std::nullopt));
+  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<Namespace> n, OpenNamespace(ns, std::nullopt));
   return n->Query(request);
 }
 
 Result<NamespaceMetadata> Database::Metadata(const std::string& ns, Consistency consistency) {
   VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
-  std::shared_ptr<Namespace> n = GetNamespace(ns);
-  VECPUFF_RETURN_IF_ERROR(n->Open(std::nullopt));
+  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<Namespace> n, OpenNamespace(ns, std::nullopt));
   return n->Metadata(consistency);
 }
 

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -51,7 +52,9 @@ class Database {
 
  private:
   Status CheckWriteLimits(const WriteRequest& request) const;
-  std::shared_ptr<Namespace> GetNamespace(const std::string& ns);
+  // The namespace, opened (created with `create_metric` if given and absent).
+  Result<std::shared_ptr<Namespace>> OpenNamespace(const std::string& ns,
+                                                   std::optional<DistanceMetric> create_metric);
 
   ObjectStore* const store_;
   const DbOptions options_;

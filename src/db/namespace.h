@@ -51,6 +51,7 @@ class Namespace {
   Namespace& operator=(const Namespace&) = delete;
 
   const std::string& name() const { return name_; }
+  bool is_open() const { return open_.load(std::memory_order_acquire); }
 
   // Loads the manifest and replays the WAL, once. If the namespace does not exist: with
   // `create_metric` set, creates it with that metric; otherwise NotFound (and a later call

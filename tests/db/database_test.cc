@@ -332,18 +332,18 @@ TEST_F(DatabaseTest, ConcurrentWritersAreGroupCommitted) {
   std::atomic<int> ok{0};
   for (int t = 0; t < kWriters; ++t) {
     threads.emplace_back([&, t] {
-      if (db.Write("ns", Upserts({Row("w" + std::to_string(t), {
-        float(t), 1}})}).ok()) ++ok;
-  });
-}
-for (auto& th : threads) th.join();
-EXPECT_EQ(ok.load(), kWriters);
-// 16 writers within a 50 ms window share far fewer WAL objects than 16.
-size_t objects = WalObjects(store_.get(), "ns") - 1;
-EXPECT_LT(objects, static_cast<size_t>(kWriters) / 2);
-auto md = db.Metadata("ns");
-ASSERT_TRUE(md.ok());
-EXPECT_EQ(md->approx_row_count, kWriters + 1u);
+      auto r = db.Write("ns", Upserts({Row("w" + std::to_string(t), {float(t), 1})}));
+      if (r.ok()) ++ok;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kWriters);
+  // 16 writers within a 50 ms window share far fewer WAL objects than 16.
+  size_t objects = WalObjects(store_.get(), "ns") - 1;
+  EXPECT_LT(objects, static_cast<size_t>(kWriters) / 2);
+  auto md = db.Metadata("ns");
+  ASSERT_TRUE(md.ok());
+  EXPECT_EQ(md->approx_row_count, kWriters + 1u);
 }
 
 TEST_F(DatabaseTest, FailedWalPutFailsTheWholeBatchAndAppliesNothing) {

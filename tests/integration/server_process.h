@@ -1,0 +1,40 @@
+// ServerProcess: runs the real vecpuff binary as a child process on a free loopback port,
+// for integration tests. The child's output goes to a log file in the data directory's
+// parent, printed by the test on failure.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace vecpuff::testing {
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreeLoopbackPort();
+
+class ServerProcess {
+ public:
+  // `data_dir` is the local store root; `config_toml` is written to a file and passed with
+  // --config. Does not start the process.
+  ServerProcess(std::string data_dir, std::string work_dir, std::string config_toml = "");
+  ~ServerProcess();  // SIGKILLs the child if it is still running
+
+  // Starts the server and waits (up to 20 s) until GET /health answers. False on failure.
+  bool Start();
+  // SIGTERM, then waits for exit; returns the exit status (or -1).
+  int Stop();
+  // SIGKILL, then reaps the child.
+  void Kill();
+
+  int port() const { return port_; }
+  bool running() const { return pid_ > 0; }
+  std::string Log() const;
+
+ private:
+  std::string data_dir_, work_dir_, config_path_, log_path_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace vecpuff::testing
