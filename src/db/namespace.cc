@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <queue>
+#include <random>
 
 #include "catalog/layout.h"
 #include "common/clock.h"
@@ -28,10 +29,15 @@ std::string DimsMessage(std::string_view path, uint32_t expected, size_t got) {
          std::to_string(got);
 }
 
+uint64_t RandomWriterId() {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd();
+}
+
 }  // namespace
 
 Namespace::Namespace(ObjectStore* store, const DbOptions* options, std::string name)
-    : store_(store), options_(options), name_(std::move(name)) {}
+    : store_(store), options_(options), name_(std::move(name)), writer_id_(RandomWriterId()) {}
 
 Namespace::~Namespace() = default;
 
@@ -265,7 +271,7 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch) {
     // is applied on top of exactly the state that precedes it in the log.
     entry.seq = next_seq_.load();
     entry.commit_time_ms = NowUnixMillis();
-    const std::string object = FrameWalEntry(entry.seq, entry.commit_time_ms, payload);
+    const std::string object = FrameWalEntry(entry.seq, entry.commit_time_ms, writer_id_, payload);
     auto put = store_->Put(WalKey(options_->key_prefix, name_, entry.seq), object, create);
     if (put.ok()) {
       std::vector<WriteResult> results;

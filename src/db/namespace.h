@@ -110,6 +110,7 @@ class Namespace {
   ObjectStore* const store_;
   const DbOptions* const options_;
   const std::string name_;
+  const uint64_t writer_id_;  // stamped on our WAL entries (see WalEntry::writer_id)
 
   std::mutex open_mu_;  // serializes Open()
   std::atomic<bool> open_{false};

@@ -5,7 +5,8 @@
 //  - Objects are immutable byte strings addressed by key; a Put replaces the whole object
 //    atomically: a reader sees the old object or the new one, never a mix or a prefix.
 //  - Every object version has an etag, an opaque string that changes whenever the object is
-//    replaced. Etags are compared only for equality.
+//    replaced with different bytes (S3's may repeat for identical bytes). Etags are
+//    compared only for equality.
 //  - Put in mode kCreateOnly (S3 `If-None-Match: *`) succeeds only if the key is absent; of
 //    several concurrent creators exactly one wins, the others get PreconditionFailed.
 //  - Put in mode kIfMatch (S3 `If-Match: <etag>`) replaces the object only if its current
@@ -16,13 +17,15 @@
 //    listed. Keys are listed in ascending byte order.
 //
 // Keys are non-empty UTF-8 strings of at most 1024 bytes. Keys are '/'-separated paths;
-// implementations may reject keys with empty, "." or ".." segments (InvalidArgument).
+// implementations may reject keys with empty, "." or ".." segments (InvalidArgument); the
+// local and memory stores apply the rules in storage/store_rules.h.
 //
 // Errors (one meaning each, whatever the backend):
 //  NotFound            the key does not exist (Get, Head, Put kIfMatch)
 //  PreconditionFailed  a conditional Put lost
 //  InvalidArgument     bad key or range
-//  Unavailable         transient; the caller may retry (throttling, timeouts, 5xx)
+//  Unavailable         transient; the caller may retry (throttling, timeouts, 5xx). On a
+//                      Put the outcome is unknown: the write may have happened.
 //  IOError / Corruption  anything else
 //
 // Thread safety: implementations are safe for concurrent use by many threads, and the
@@ -126,11 +129,12 @@ class ObjectStoreWrapper : public ObjectStore {
  public:
   explicit ObjectStoreWrapper(ObjectStore* target) : target_(target) {}
 
-  Result<GetResult> Get(std::string_view key, std::optional<ByteRange> range) override {
+  Result<GetResult> Get(std::string_view key,
+                        std::optional<ByteRange> range = std::nullopt) override {
     return target_->Get(key, range);
   }
   Result<ObjectMeta> Put(std::string_view key, std::string_view data,
-                         const PutOptions& options) override {
+                         const PutOptions& options = {}) override {
     return target_->Put(key, data, options);
   }
   Result<ObjectMeta> Head(std::string_view key) override { return target_->Head(key); }

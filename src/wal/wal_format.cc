@@ -115,7 +115,8 @@ std::string EncodeWalPayload(const std::vector<WalRequest>& requests) {
   return payload;
 }
 
-std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, std::string_view payload) {
+std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, uint64_t writer_id,
+                          std::string_view payload) {
   std::string out;
   out.reserve(kWalHeaderSize + payload.size());
   PutFixed32(&out, kWalMagic);
@@ -125,6 +126,7 @@ std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, std::string_view
   PutFixed64(&out, static_cast<uint64_t>(commit_time_ms));
   PutFixed64(&out, payload.size());
   PutFixed64(&out, 0);  // checksum placeholder, at offset 32
+  PutFixed64(&out, writer_id);
   out.append(payload.data(), payload.size());
   // The checksum covers the header (with the checksum field zero) and the payload.
   uint64_t checksum = Checksum64(out);
@@ -147,6 +149,7 @@ Result<WalEntry> DecodeWalEntry(std::string_view object, uint64_t expected_seq) 
   int64_t commit_time_ms = static_cast<int64_t>(DecodeFixed64(object.data() + 16));
   uint64_t payload_size = DecodeFixed64(object.data() + 24);
   uint64_t stored_checksum = DecodeFixed64(object.data() + 32);
+  uint64_t writer_id = DecodeFixed64(object.data() + 40);
   if (payload_size != object.size() - kWalHeaderSize) {
     return Status::Corruption("WAL payload size " + std::to_string(payload_size) +
                               " does not match object size " + std::to_string(object.size()));
@@ -185,6 +188,7 @@ Result<WalEntry> DecodeWalEntry(std::string_view object, uint64_t expected_seq) 
   WalEntry entry;
   entry.seq = seq;
   entry.commit_time_ms = commit_time_ms;
+  entry.writer_id = writer_id;
   Decoder d(raw);
   uint32_t request_count = 0;
   VECPUFF_RETURN_IF_ERROR(d.ReadU32(&request_count, "request count"));

@@ -44,12 +44,15 @@ struct WalRequest {
 struct WalEntry {
   uint64_t seq = 0;            // position in the namespace's log, from 1, dense
   int64_t commit_time_ms = 0;  // Unix millis when the entry was written
+  // Random per writing process. Makes every entry's bytes unique to its writer, so a writer
+  // whose create-only put had an ambiguous outcome can tell its own entry from another's.
+  uint64_t writer_id = 0;
   std::vector<WalRequest> requests;
 };
 
 constexpr uint32_t kWalMagic = 0x4C575056;  // "VPWL" little-endian. Never change.
 constexpr uint16_t kWalFormatVersion = 1;
-constexpr size_t kWalHeaderSize = 40;  // see docs/wal_format.md
+constexpr size_t kWalHeaderSize = 48;  // see docs/wal_format.md
 constexpr uint8_t kWalCompressionNone = 0;
 constexpr uint8_t kWalCompressionZstd = 1;
 
@@ -59,7 +62,8 @@ constexpr uint8_t kWalCompressionZstd = 1;
 std::string EncodeWalPayload(const std::vector<WalRequest>& requests);
 
 // Builds the full object: header (with seq, time and checksum) followed by the payload.
-std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, std::string_view payload);
+std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, uint64_t writer_id,
+                          std::string_view payload);
 
 // Decodes an entry. Corruption if the magic, version, checksum, sizes or any field is
 // wrong, or if the entry's seq differs from `expected_seq` (a misplaced object).

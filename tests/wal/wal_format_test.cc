@@ -33,11 +33,12 @@ WalRequest SampleRequest(int n, int dims, std::mt19937* rng) {
 TEST(WalFormat, RoundTripPreservesRequestsAndOrder) {
   std::mt19937 rng(1);
   std::vector<WalRequest> requests = {SampleRequest(50, 16, &rng), SampleRequest(3, 16, &rng)};
-  std::string object = FrameWalEntry(7, 123456789, EncodeWalPayload(requests));
+  std::string object = FrameWalEntry(7, 123456789, 0xfeedULL, EncodeWalPayload(requests));
   auto entry = DecodeWalEntry(object, 7);
   ASSERT_TRUE(entry.ok()) << entry.status().ToString();
   EXPECT_EQ(entry->seq, 7u);
   EXPECT_EQ(entry->commit_time_ms, 123456789);
+  EXPECT_EQ(entry->writer_id, 0xfeedULL);
   ASSERT_EQ(entry->requests.size(), 2u);
   for (size_t r = 0; r < requests.size(); ++r) {
     ASSERT_EQ(entry->requests[r].ops.size(), requests[r].ops.size());
@@ -62,7 +63,7 @@ TEST(WalFormat, SmallPayloadIsStoredUncompressed) {
   r.ops.push_back(del);
   std::string payload = EncodeWalPayload({r});
   EXPECT_EQ(static_cast<uint8_t>(payload[0]), kWalCompressionNone);
-  auto entry = DecodeWalEntry(FrameWalEntry(1, 0, payload), 1);
+  auto entry = DecodeWalEntry(FrameWalEntry(1, 0, 0xfeedULL, payload), 1);
   ASSERT_TRUE(entry.ok());
   EXPECT_EQ(entry->requests[0].ops[0].id, "x");
 }
@@ -76,7 +77,8 @@ TEST(WalFormat, LargePayloadIsCompressed) {
 
 TEST(WalFormat, EveryFlippedByteIsDetected) {
   std::mt19937 rng(3);
-  std::string object = FrameWalEntry(3, 99, EncodeWalPayload({SampleRequest(5, 4, &rng)}));
+  std::string object =
+      FrameWalEntry(3, 99, 0xfeedULL, EncodeWalPayload({SampleRequest(5, 4, &rng)}));
   for (size_t i = 0; i < object.size(); ++i) {
     std::string bad = object;
     bad[i] ^= 0x5a;
@@ -90,7 +92,8 @@ TEST(WalFormat, EveryFlippedByteIsDetected) {
 
 TEST(WalFormat, TruncatedObjectIsCorruption) {
   std::mt19937 rng(4);
-  std::string object = FrameWalEntry(3, 99, EncodeWalPayload({SampleRequest(5, 4, &rng)}));
+  std::string object =
+      FrameWalEntry(3, 99, 0xfeedULL, EncodeWalPayload({SampleRequest(5, 4, &rng)}));
   for (size_t len : {size_t{0}, size_t{10}, kWalHeaderSize - 1, kWalHeaderSize, object.size() / 2,
                      object.size() - 1}) {
     auto entry = DecodeWalEntry(std::string_view(object).substr(0, len), 3);
@@ -100,7 +103,7 @@ TEST(WalFormat, TruncatedObjectIsCorruption) {
 }
 
 TEST(WalFormat, MisplacedEntryIsCorruption) {
-  std::string object = FrameWalEntry(5, 0, EncodeWalPayload({}));
+  std::string object = FrameWalEntry(5, 0, 0xfeedULL, EncodeWalPayload({}));
   auto entry = DecodeWalEntry(object, 6);
   ASSERT_FALSE(entry.ok());
   EXPECT_TRUE(entry.status().IsCorruption());
@@ -114,7 +117,7 @@ TEST(WalFormat, HugeCountsInAValidChecksumAreRejectedWithoutAllocating) {
   std::string raw = "\xff\xff\xff\xff";
   for (int i = 0; i < 8; ++i) payload.push_back(static_cast<char>(i == 0 ? raw.size() : 0));
   payload += raw;
-  auto entry = DecodeWalEntry(FrameWalEntry(1, 0, payload), 1);
+  auto entry = DecodeWalEntry(FrameWalEntry(1, 0, 0xfeedULL, payload), 1);
   ASSERT_FALSE(entry.ok());
   EXPECT_TRUE(entry.status().IsCorruption());
 }
