@@ -95,6 +95,17 @@ Status Database::CheckWriteLimits(const WriteRequest& r) const {
                                      std::to_string(o.max_document_bytes));
     }
   }
+  // Vectors within one request must agree with each other; whether they agree with the
+  // namespace is checked once it is open. Checking here first means a request that can
+  // never apply does not create the namespace.
+  for (size_t i = 1; i < r.upsert_rows.size(); ++i) {
+    size_t expected = r.upsert_rows[0].vector.size(), got = r.upsert_rows[i].vector.size();
+    if (got != expected) {
+      return Status::InvalidArgument("upsert_rows[" + std::to_string(i) + "].vector: expected " +
+                                     std::to_string(expected) + " dimensions, got " +
+                                     std::to_string(got));
+    }
+  }
   for (size_t i = 0; i < r.patch_rows.size(); ++i) {
     const PatchRow& row = r.patch_rows[i];
     const std::string path = "patch_rows[" + std::to_string(i) + "]";

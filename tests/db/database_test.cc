@@ -175,6 +175,11 @@ TEST_F(DatabaseTest, MixedDimensionsInTheFirstRequestAreRejected) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(), "upsert_rows[1].vector: expected 2 dimensions, got 3");
   EXPECT_EQ(WalObjects(store_.get(), "ns"), 0u);
+  // The rejected request did not create the namespace either.
+  EXPECT_TRUE(db.Metadata("ns").status().IsNotFound());
+  auto all = ListAll(store_.get(), "");
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->empty());
 }
 
 TEST_F(DatabaseTest, MetricIsFixedAtCreation) {
@@ -217,6 +222,7 @@ TEST_F(DatabaseTest, LimitsAreEnforcedWithMessages) {
   d.deletes = {"abcdef"};
   expect_invalid(std::move(d), "deletes[0]");
   EXPECT_EQ(WalObjects(store_.get(), "ns"), 0u);
+  EXPECT_TRUE(db.Metadata("ns").status().IsNotFound());  // rejected writes create nothing
 
   ASSERT_TRUE(db.Write("ns", Upserts({Row("a", {1})})).ok());
   EXPECT_TRUE(db.Query("ns", Q({1}, 0)).status().IsInvalidArgument());

@@ -137,6 +137,15 @@ TEST_F(ServerTest, OriginalApiRoundTrip) {
   EXPECT_EQ(list.body, (json{{"namespaces", {{{"id", "docs"}}}}}));
 }
 
+TEST_F(ServerTest, InvalidConfigurationStopsStartupNamingTheKey) {
+  auto typo = NewServer("[server]\nprot = 3001\n");
+  EXPECT_FALSE(typo->Start());
+  EXPECT_NE(typo->Log().find("prot"), std::string::npos) << typo->Log();
+  auto bad_value = NewServer("[limits]\nmax_dimensions = -3\n");
+  EXPECT_FALSE(bad_value->Start());
+  EXPECT_NE(bad_value->Log().find("max_dimensions"), std::string::npos) << bad_value->Log();
+}
+
 TEST_F(ServerTest, ErrorsAreJsonWithTheRightCodeAndChangeNothing) {
   auto server = NewServer("[server]\nmax_body_bytes = 100000\n");
   ASSERT_TRUE(server->Start());
