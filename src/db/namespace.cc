@@ -125,14 +125,19 @@ Status Namespace::FixDimensions(uint32_t dims) {
   return Status::Unavailable("manifest of '" + name_ + "' is contended; try again");
 }
 
+uint32_t Namespace::Dimensions() {
+  std::lock_guard<std::mutex> lock(manifest_mu_);
+  return manifest_.dimensions != 0 ? manifest_.dimensions : applied_dims_.load();
+}
+
 Status Namespace::CheckRequest(const WriteRequest& request, std::optional<uint32_t>* dims_to_fix) {
   DistanceMetric metric;
   uint32_t dims;
   {
     std::lock_guard<std::mutex> lock(manifest_mu_);
     metric = manifest_.distance_metric;
-    dims = manifest_.dimensions;
   }
+  dims = Dimensions();
   if (request.distance_metric && *request.distance_metric != metric) {
     return Status::InvalidArgument("distance_metric: namespace '" + name_ + "' uses " +
                                    std::string(DistanceMetricName(metric)) +
@@ -308,6 +313,11 @@ void Namespace::ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
     for (const WalOp& op : entry.requests[r].ops) {
       switch (op.type) {
         case WalOpType::kUpsert: {
+          // Dimensions are fixed in the manifest before any entry carries a vector, so the
+          // first applied vector tells them even if our cached manifest predates that.
+          if (!op.vector.empty() && applied_dims_.load() == 0) {
+            applied_dims_.store(static_cast<uint32_t>(op.vector.size()));
+          }
           Document& doc = docs_[op.id];
           doc.vector = op.vector;
           doc.norm = Norm(doc.vector.data(), doc.vector.size());
@@ -424,8 +434,8 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
   {
     std::lock_guard<std::mutex> lock(manifest_mu_);
     metric = manifest_.distance_metric;
-    dims = manifest_.dimensions;
   }
+  dims = Dimensions();
   QueryResult result;
   if (dims == 0) return result;  // no vector written yet
   if (request.vector.size() != dims) {
@@ -478,7 +488,7 @@ Result<NamespaceMetadata> Namespace::Metadata(Consistency consistency) {
   md.name = name_;
   {
     std::lock_guard<std::mutex> lock(manifest_mu_);
-    md.dimensions = manifest_.dimensions;
+    md.dimensions = manifest_.dimensions != 0 ? manifest_.dimensions : applied_dims_.load();
     md.distance_metric = manifest_.distance_metric;
     md.created_at_ms = manifest_.created_at_ms;
     md.updated_at_ms = manifest_.updated_at_ms;

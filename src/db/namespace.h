@@ -90,6 +90,9 @@ class Namespace {
   Status LoadManifest(std::optional<DistanceMetric> create_metric);
   // Sets the dimensions in the manifest (compare-and-swap) if they are not set yet.
   Status FixDimensions(uint32_t dims);
+  // The namespace's dimensions: from the manifest, or from the applied log when our copy of
+  // the manifest predates the first vector. 0 if no vector was ever written.
+  uint32_t Dimensions();
   Status CheckRequest(const WriteRequest& request, std::optional<uint32_t>* dims_to_fix);
   Result<WriteResult> Commit(WalRequest request, size_t bytes, size_t rows);
   // Writes `batch` as one WAL entry and applies it; sets each writer's status and result.
@@ -129,6 +132,7 @@ class Namespace {
   std::shared_mutex state_mu_;
   std::unordered_map<std::string, Document> docs_;
   int64_t last_commit_ms_ = 0;
+  std::atomic<uint32_t> applied_dims_{0};  // dimensions of the first applied vector
   uint64_t wal_bytes_ = 0;
 };
 

@@ -311,6 +311,27 @@ TEST_F(DatabaseTest, StrongQueriesSeeWritesOfAnotherInstanceAndEventualMayNot) {
   EXPECT_EQ(WalObjects(store_.get(), "ns"), 3u);
 }
 
+TEST_F(DatabaseTest, InstanceWhoseManifestPredatesTheFirstVectorStillSeesIt) {
+  Database a(store_.get(), Options());
+  Database b(store_.get(), Options());
+  WriteRequest create;
+  create.deletes = {"nothing"};
+  ASSERT_TRUE(a.Write("ns", std::move(create)).ok());  // exists, no dimensions yet
+  auto md = b.Metadata("ns");
+  ASSERT_TRUE(md.ok());
+  EXPECT_EQ(md->dimensions, 0u);
+  ASSERT_TRUE(a.Write("ns", Upserts({Row("v", {1, 0})})).ok());
+  auto q = b.Query("ns", Q({1, 0}));
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_EQ(Ids(*q), std::vector<std::string>{"v"});
+  md = b.Metadata("ns");
+  ASSERT_TRUE(md.ok());
+  EXPECT_EQ(md->dimensions, 2u);
+  auto bad = b.Write("ns", Upserts({Row("w", {1, 0, 0})}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "upsert_rows[0].vector: expected 2 dimensions, got 3");
+}
+
 TEST_F(DatabaseTest, WriterThatLostTheSequenceRaceRetriesAtTheNextNumber) {
   Database a(store_.get(), Options());
   Database b(store_.get(), Options());
