@@ -1,5 +1,6 @@
 #include "api/json_codec.h"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -80,6 +81,17 @@ Status RejectUnknownFields(const json& obj, std::initializer_list<std::string_vi
     if (!ok) return Status::InvalidArgument("unknown field '" + key + "'");
   }
   return Status::OK();
+}
+
+// The double closest to the shortest decimal that round-trips `f` as a float, so that a
+// stored 0.1f is returned as 0.1 rather than 0.10000000149011612.
+double ShortestDouble(float f) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), f);
+  if (ec != std::errc()) return f;
+  double d = f;
+  std::from_chars(buf, end, d);
+  return d;
 }
 
 }  // namespace
@@ -220,8 +232,13 @@ json EncodeQueryResult(const QueryResult& r) {
   for (const QueryHit& hit : r.hits) {
     json row = json::object();
     row["id"] = hit.id;
-    row["dist"] = hit.dist;
-    if (!hit.vector.empty()) row["vector"] = hit.vector;
+    row["dist"] = ShortestDouble(hit.dist);
+    if (!hit.vector.empty()) {
+      json vector = json::array();
+      vector.get_ref<json::array_t&>().reserve(hit.vector.size());
+      for (float x : hit.vector) vector.push_back(ShortestDouble(x));
+      row["vector"] = std::move(vector);
+    }
     if (hit.attributes.is_object()) {
       for (const auto& [key, value] : hit.attributes.items()) row[key] = value;
     }

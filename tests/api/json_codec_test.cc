@@ -130,6 +130,18 @@ TEST(JsonCodec, EncodesResults) {
             (json{{"namespaces", {{{"id", "a"}}, {{"id", "b"}}}}}));
 }
 
+TEST(JsonCodec, FloatsAreReturnedInTheirShortestForm) {
+  QueryResult r;
+  QueryHit h;
+  h.id = "a";
+  h.dist = 0.3f;
+  h.vector = {0.1f, 0.2f, 1e-7f, 3.4028235e38f};
+  r.hits.push_back(h);
+  EXPECT_EQ(EncodeQueryResult(r).dump(),
+            R"({"results":[{"dist":0.3,"id":"a","vector":[0.1,0.2,1e-07,3.4028235e+38]}],)"
+            R"("total_count":1})");
+}
+
 TEST(HttpStatus, MapsEveryCodeOnce) {
   EXPECT_EQ(HttpStatusFor(Status::InvalidArgument("")), 400);
   EXPECT_EQ(HttpStatusFor(Status::NotFound("")), 404);
