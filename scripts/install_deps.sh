@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config
   libcpp-httplib-dev nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
-  libzstd-dev libxxhash-dev libssl-dev libcurl4-openssl-dev
+  libzstd-dev libxxhash-dev libssl-dev libcurl4-openssl-dev libpugixml-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 missing=()

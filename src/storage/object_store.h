@@ -113,6 +113,11 @@ class ObjectStore {
   // Deletes the object. Deleting an absent key is OK (as in S3).
   virtual Status Delete(std::string_view key) = 0;
 
+  // Deletes several objects; absent keys are OK. The default calls Delete for each; S3
+  // overrides it with batch DeleteObjects (1000 keys a request). On error some keys may
+  // have been deleted.
+  virtual Status DeleteMany(const std::vector<std::string>& keys);
+
   // A short human-readable description for logs, e.g. "local:/var/lib/vecpuff".
   virtual std::string Describe() const = 0;
 };
@@ -121,6 +126,13 @@ class ObjectStore {
 // the engine pages explicitly where a namespace may be large.
 Result<std::vector<ObjectMeta>> ListAll(ObjectStore* store, std::string_view prefix,
                                         std::string_view start_after = {});
+
+// Reads several whole objects concurrently, with at most `max_concurrency` requests in
+// flight; results are in the order of `keys`, each its own Result (NotFound for an absent
+// key). Used where a query or a replay needs many objects: the cost is one round trip per
+// max_concurrency objects instead of one per object.
+std::vector<Result<GetResult>> ParallelGet(ObjectStore* store, const std::vector<std::string>& keys,
+                                           size_t max_concurrency = 16);
 
 // Forwards every call to a target store it does not own. Decorators (retry, fault and
 // latency injection, request counting) derive from it and override what they change, as
@@ -140,6 +152,9 @@ class ObjectStoreWrapper : public ObjectStore {
   Result<ObjectMeta> Head(std::string_view key) override { return target_->Head(key); }
   Result<ListPage> List(const ListOptions& options) override { return target_->List(options); }
   Status Delete(std::string_view key) override { return target_->Delete(key); }
+  Status DeleteMany(const std::vector<std::string>& keys) override {
+    return target_->DeleteMany(keys);
+  }
   std::string Describe() const override { return target_->Describe(); }
 
   ObjectStore* target() const { return target_; }
