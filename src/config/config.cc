@@ -415,6 +415,15 @@ OptionSpec StringOption(std::string_view section, std::string_view key, Section 
                     }};
 }
 
+// A string that is a secret (credentials): described as "<set>" or "", never echoed.
+template <typename Section>
+OptionSpec SecretStringOption(std::string_view section, std::string_view key,
+                              Section Options::*group, std::string Section::*field) {
+  OptionSpec spec = StringOption(section, key, group, field, AnyString);
+  spec.secret = true;
+  return spec;
+}
+
 template <typename Section>
 OptionSpec SecretListOption(std::string_view section, std::string_view key, Section Options::*group,
                             std::vector<std::string> Section::*field, StringCheck check) {
@@ -502,6 +511,18 @@ const std::vector<OptionSpec>& Specs() {
         IntegerOption("storage", "retry_max_backoff_ms", &O::storage, &Sto::retry_max_backoff_ms, 1,
                       600'000),
         IntegerOption("storage", "retry_budget_ms", &O::storage, &Sto::retry_budget_ms, 1, kDayMs),
+        SecretStringOption("storage", "access_key_id", &O::storage, &Sto::access_key_id),
+        SecretStringOption("storage", "secret_access_key", &O::storage, &Sto::secret_access_key),
+        SecretStringOption("storage", "session_token", &O::storage, &Sto::session_token),
+        IntegerOption("storage", "connect_timeout_ms", &O::storage, &Sto::connect_timeout_ms, 1,
+                      600'000),
+        IntegerOption("storage", "request_timeout_ms", &O::storage, &Sto::request_timeout_ms, 1,
+                      kDayMs),
+        IntegerOption("storage", "max_connections", &O::storage, &Sto::max_connections, 1, 4096),
+        IntegerOption("storage", "multipart_threshold_bytes", &O::storage,
+                      &Sto::multipart_threshold_bytes, 5 * kMiB, 5 * kGiB),
+        IntegerOption("storage", "multipart_part_bytes", &O::storage, &Sto::multipart_part_bytes,
+                      5 * kMiB, 5 * kGiB),
 
         StringOption("cache", "path", &O::cache, &Cch::path, NonEmpty),
         IntegerOption("cache", "size_bytes", &O::cache, &Cch::size_bytes, 0, 1024 * kTiB),
@@ -562,7 +583,10 @@ std::string RenderValue(const OptionSpec& spec, const ConfigValue& value) {
     }
     return out;
   }
-  if (const auto* s = std::get_if<std::string>(&value)) return Quote(*s);
+  if (const auto* s = std::get_if<std::string>(&value)) {
+    if (spec.secret) return s->empty() ? "\"\"" : "\"<set>\"";
+    return Quote(*s);
+  }
   const auto& items = std::get<std::vector<std::string>>(value);
   if (spec.secret && !items.empty()) {
     return fmt::format("<{} key{}>", items.size(), items.size() == 1 ? "" : "s");
@@ -647,6 +671,9 @@ constexpr EnvBinding kEnvBindings[] = {
     {"S3_ENDPOINT", "storage.endpoint", "S3 endpoint URL, e.g. http://localhost:9000"},
     {"S3_REGION", "storage.region", "S3 region"},
     {"S3_BUCKET", "storage.bucket", "S3 bucket"},
+    {"AWS_ACCESS_KEY_ID", "storage.access_key_id", "S3 access key id"},
+    {"AWS_SECRET_ACCESS_KEY", "storage.secret_access_key", "S3 secret access key"},
+    {"AWS_SESSION_TOKEN", "storage.session_token", "S3 session token (temporary credentials)"},
     {"LOCAL_CACHE_PATH", "cache.path", "local cache directory"},
     {"VECPUFF_API_KEYS", "auth.api_keys", "comma-separated API keys"},
     {"RUST_LOG", "log.level",

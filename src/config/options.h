@@ -208,6 +208,29 @@ struct StorageOptions {
   int64_t retry_max_backoff_ms = 1000;
   int64_t retry_budget_ms = 10000;
 
+  // backend "s3": credentials. Default empty. Prefer the environment (AWS_ACCESS_KEY_ID,
+  // AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) to keeping secrets in a file; they are never
+  // logged.
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;
+
+  // backend "s3": time allowed to connect, and for a whole request, in milliseconds.
+  // Defaults 5000 and 60000. A short request timeout turns a stalled connection into a
+  // retry sooner, but must leave time for the largest object (a WAL batch) to upload.
+  int64_t connect_timeout_ms = 5000;
+  int64_t request_timeout_ms = 60000;
+
+  // backend "s3": most connections kept open to the endpoint, and so most requests in
+  // flight at once. Default 64.
+  int max_connections = 64;
+
+  // backend "s3": objects larger than multipart_threshold_bytes are uploaded in parts of
+  // multipart_part_bytes (S3's minimum part is 5 MiB). Defaults 64 MiB and 16 MiB. Parts
+  // upload concurrently and retry individually; more parts cost more requests.
+  size_t multipart_threshold_bytes = size_t{64} << 20;
+  size_t multipart_part_bytes = size_t{16} << 20;
+
   bool operator==(const StorageOptions&) const = default;
 };
 

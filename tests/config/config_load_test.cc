@@ -168,6 +168,22 @@ TEST_F(ConfigTest, EnvironmentVariablesSetTheirKeys) {
   EXPECT_EQ(o.auth.api_keys, (std::vector<std::string>{"k1", "k2"}));
 }
 
+TEST_F(ConfigTest, AwsCredentialsComeFromTheEnvironmentAndAreNeverDescribed) {
+  auto loaded = Load({}, {{"AWS_ACCESS_KEY_ID", "AKIDSECRETID"},
+                          {"AWS_SECRET_ACCESS_KEY", "topsecretkey"},
+                          {"AWS_SESSION_TOKEN", "tokentoken"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  const Options& o = loaded->options;
+  EXPECT_EQ(o.storage.access_key_id, "AKIDSECRETID");
+  EXPECT_EQ(o.storage.secret_access_key, "topsecretkey");
+  EXPECT_EQ(o.storage.session_token, "tokentoken");
+  const std::string described = DescribeOptions(o);
+  EXPECT_EQ(described.find("AKIDSECRETID"), std::string::npos);
+  EXPECT_EQ(described.find("topsecretkey"), std::string::npos);
+  EXPECT_EQ(described.find("tokentoken"), std::string::npos);
+  EXPECT_NE(described.find("storage.secret_access_key = \"<set>\""), std::string::npos);
+}
+
 TEST_F(ConfigTest, EmptyEnvironmentVariableCountsAsUnset) {
   auto loaded = Load({}, {{"S3_REGION", ""}, {"VECPUFF_STORAGE", ""}, {"VECPUFF_CONFIG", ""}});
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
