@@ -24,6 +24,11 @@ constexpr int kMaxCommitAttempts = 1000;
 // It only speeds up readers, so it is advanced lazily to keep manifest writes rare.
 constexpr uint64_t kManifestHintInterval = 64;
 
+// Replay fetches WAL entries this many at a time, with this many requests in flight: enough
+// to hide object-storage latency, bounded so a long log does not sit in memory at once.
+constexpr size_t kReplayWindow = 256;
+constexpr size_t kReplayConcurrency = 16;
+
 std::string DimsMessage(std::string_view path, uint32_t expected, size_t got) {
   return std::string(path) + ": expected " + std::to_string(expected) + " dimensions, got " +
          std::to_string(got);
@@ -346,21 +351,32 @@ void Namespace::ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
 }
 
 Status Namespace::ReplayLocked() {
-  // A listing finds the whole log in one request per 1000 entries; entries are then read in
-  // order. The log is dense from 1, so a gap means an entry was lost: Corruption.
-  VECPUFF_ASSIGN_OR_RETURN(std::vector<ObjectMeta> keys,
+  // A listing finds the whole log in one request per 1000 entries; entries are then fetched
+  // concurrently, a window at a time, and applied in order. The log is dense from 1, so a
+  // gap means an entry was lost: Corruption.
+  VECPUFF_ASSIGN_OR_RETURN(std::vector<ObjectMeta> listed,
                            ListAll(store_, WalPrefix(options_->key_prefix, name_)));
-  for (const ObjectMeta& meta : keys) {
-    const uint64_t seq = next_seq_.load();
-    if (meta.key != WalKey(options_->key_prefix, name_, seq)) {
-      return Status::Corruption("WAL of namespace '" + name_ + "' has " + meta.key + " where seq " +
-                                std::to_string(seq) + " was expected");
+  std::vector<std::string> keys;
+  keys.reserve(listed.size());
+  for (size_t i = 0; i < listed.size(); ++i) {
+    const uint64_t seq = next_seq_.load() + i;
+    std::string expected = WalKey(options_->key_prefix, name_, seq);
+    if (listed[i].key != expected) {
+      return Status::Corruption("WAL of namespace '" + name_ + "' has " + listed[i].key +
+                                " where " + expected + " was expected");
     }
-    auto got = store_->Get(meta.key);
-    if (!got.ok()) return got.status().WithContext("reading " + meta.key);
-    VECPUFF_ASSIGN_OR_RETURN(WalEntry entry, DecodeWalEntry(got->data, seq));
-    std::vector<WriteResult> ignored;
-    ApplyEntryLocked(entry, got->data.size(), &ignored);
+    keys.push_back(std::move(expected));
+  }
+  for (size_t begin = 0; begin < keys.size(); begin += kReplayWindow) {
+    const size_t end = std::min(keys.size(), begin + kReplayWindow);
+    std::vector<std::string> window(keys.begin() + begin, keys.begin() + end);
+    std::vector<Result<GetResult>> objects = ParallelGet(store_, window, kReplayConcurrency);
+    for (size_t i = 0; i < objects.size(); ++i) {
+      if (!objects[i].ok()) return objects[i].status().WithContext("reading " + window[i]);
+      VECPUFF_ASSIGN_OR_RETURN(WalEntry entry, DecodeWalEntry(objects[i]->data, next_seq_.load()));
+      std::vector<WriteResult> ignored;
+      ApplyEntryLocked(entry, objects[i]->data.size(), &ignored);
+    }
   }
   // Entries written after the listing are picked up by probing.
   return CatchUpLocked(std::nullopt);

@@ -261,7 +261,7 @@ TEST_F(DatabaseTest, StateIsRecoveredFromObjectStorageAlone) {
   std::uniform_real_distribution<float> u(-1, 1);
   {
     Database db(store_.get(), o);
-    for (int batch = 0; batch < 150; ++batch) {  // > the manifest hint interval
+    for (int batch = 0; batch < 300; ++batch) {  // > hint interval and replay window
       std::vector<UpsertRow> rows;
       for (int i = 0; i < 3; ++i) {
         rows.push_back(
@@ -282,7 +282,7 @@ TEST_F(DatabaseTest, StateIsRecoveredFromObjectStorageAlone) {
   EXPECT_EQ(qa->hits.size(), 50u);
   auto ma = a.Metadata("ns");
   ASSERT_TRUE(ma.ok());
-  EXPECT_EQ(ma->approx_row_count, 448u);
+  EXPECT_EQ(ma->approx_row_count, 898u);
   EXPECT_EQ(ma->dimensions, 3u);
   auto names = a.ListNamespaces();
   ASSERT_TRUE(names.ok());
