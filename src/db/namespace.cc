@@ -100,13 +100,12 @@ Status Namespace::LoadManifest(std::optional<DistanceMetric> create_metric) {
   return Status::Unavailable("namespace '" + name_ + "' manifest changed during creation");
 }
 
-Status Namespace::FixDimensions(uint32_t dims) {
+Status Namespace::UpdateManifestLocked(const std::function<bool(Manifest*)>& change,
+                                       int max_attempts) {
   const std::string key = ManifestKey(options_->key_prefix, name_);
-  std::lock_guard<std::mutex> lock(manifest_mu_);
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    if (manifest_.dimensions != 0) return Status::OK();  // fixed by someone; caller rechecks
+  for (int attempt = 0; attempt < max_attempts; ++attempt) {
     Manifest next = manifest_;
-    next.dimensions = dims;
+    if (!change(&next)) return Status::OK();  // nothing (more) to change
     next.updated_at_ms = NowUnixMillis();
     PutOptions cas;
     cas.mode = PutMode::kIfMatch;
@@ -120,7 +119,7 @@ Status Namespace::FixDimensions(uint32_t dims) {
     if (!put.status().IsPreconditionFailed()) {
       return put.status().WithContext("updating manifest");
     }
-    // Lost a race: reload and look again.
+    // Another process changed the manifest: re-read it and apply the change to that.
     auto got = store_->Get(key);
     if (!got.ok()) return got.status().WithContext("reading manifest");
     VECPUFF_ASSIGN_OR_RETURN(Manifest m, DecodeManifest(got->data));
@@ -128,6 +127,18 @@ Status Namespace::FixDimensions(uint32_t dims) {
     manifest_etag_ = got->meta.etag;
   }
   return Status::Unavailable("manifest of '" + name_ + "' is contended; try again");
+}
+
+Status Namespace::FixDimensions(uint32_t dims) {
+  std::lock_guard<std::mutex> lock(manifest_mu_);
+  // If someone fixed them first, nothing changes and the caller's recheck decides.
+  return UpdateManifestLocked(
+      [dims](Manifest* m) {
+        if (m->dimensions != 0) return false;
+        m->dimensions = dims;
+        return true;
+      },
+      /*max_attempts=*/100);
 }
 
 uint32_t Namespace::Dimensions() {
@@ -418,29 +429,16 @@ void Namespace::MaybeAdvanceManifestHint() {
   const uint64_t next = next_seq_.load();
   std::lock_guard<std::mutex> lock(manifest_mu_);
   if (next < manifest_.wal_next_seq_hint + kManifestHintInterval) return;
-  Manifest m = manifest_;
-  m.wal_next_seq_hint = next;
-  m.updated_at_ms = NowUnixMillis();
-  PutOptions cas;
-  cas.mode = PutMode::kIfMatch;
-  cas.if_match_etag = manifest_etag_;
-  auto put = store_->Put(ManifestKey(options_->key_prefix, name_), EncodeManifest(m), cas);
-  if (put.ok()) {
-    manifest_ = std::move(m);
-    manifest_etag_ = put->etag;
-    return;
-  }
-  // Best effort: another process changed the manifest. Reload it so the next attempt has a
-  // current etag; the hint stays behind, which only costs readers a few more probes.
-  auto got = store_->Get(ManifestKey(options_->key_prefix, name_));
-  if (got.ok()) {
-    auto decoded = DecodeManifest(got->data);
-    if (decoded.ok()) {
-      manifest_ = std::move(*decoded);
-      manifest_etag_ = got->meta.etag;
-    }
-  }
-  spdlog::debug("namespace '{}': manifest hint not advanced: {}", name_, put.status().ToString());
+  // Best effort, two attempts: the hint only spares readers some probes, so a contended
+  // manifest is left for a later commit to advance.
+  Status s = UpdateManifestLocked(
+      [next](Manifest* m) {
+        if (next <= m->wal_next_seq_hint) return false;
+        m->wal_next_seq_hint = next;
+        return true;
+      },
+      /*max_attempts=*/2);
+  if (!s.ok()) spdlog::debug("namespace '{}': manifest hint not advanced: {}", name_, s.ToString());
 }
 
 Result<QueryResult> Namespace::Query(const QueryRequest& request) {

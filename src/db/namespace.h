@@ -25,6 +25,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -88,6 +89,10 @@ class Namespace {
   };
 
   Status LoadManifest(std::optional<DistanceMetric> create_metric);
+  // REQUIRES: manifest_mu_ held. Applies `change` to the manifest and writes it by
+  // compare-and-swap; on conflict re-reads the manifest and applies `change` again, up to
+  // `max_attempts` times. `change` returns false when there is nothing to change.
+  Status UpdateManifestLocked(const std::function<bool(Manifest*)>& change, int max_attempts);
   // Sets the dimensions in the manifest (compare-and-swap) if they are not set yet.
   Status FixDimensions(uint32_t dims);
   // The namespace's dimensions: from the manifest, or from the applied log when our copy of

@@ -273,6 +273,15 @@ TEST_F(DatabaseTest, StateIsRecoveredFromObjectStorageAlone) {
     del.deletes = {"d0", "d1"};
     ASSERT_TRUE(db.Write("ns", std::move(del)).ok());
   }
+  // The writer advanced the manifest's WAL hint as it went (every 64 entries).
+  auto manifest_object = store_->Get(ManifestKey("", "ns"));
+  ASSERT_TRUE(manifest_object.ok());
+  auto manifest = DecodeManifest(manifest_object->data);
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_GE(manifest->wal_next_seq_hint, 301u - 64u);
+  EXPECT_LE(manifest->wal_next_seq_hint, 302u);
+  EXPECT_EQ(manifest->dimensions, 3u);
+
   Database a(store_.get(), o);
   Database b(store_.get(), o);
   auto qa = a.Query("ns", Q({0.1f, 0.2f, 0.3f}, 50));
