@@ -1,13 +1,21 @@
 // The ObjectStore contract (storage/object_store.h), run against every backend. A new
 // backend is one more entry in Backends() at the bottom of this file.
+//
+// The S3 backends run against the S3 test server that scripts/with_moto.sh starts (its
+// address in VECPUFF_TEST_S3_ENDPOINT), each test in a bucket of its own. Without it they
+// fail, saying how to run them: they are always registered, so that ctest's list of tests
+// (made when the binary is built) does not depend on the environment of the build.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <functional>
 #include <latch>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -20,6 +28,7 @@
 #include "storage/memory_store.h"
 #include "storage/object_store.h"
 #include "storage/retrying_store.h"
+#include "storage/s3/s3_store.h"
 #include "test_util.h"
 
 namespace vecpuff {
@@ -30,6 +39,8 @@ class StoreHolder {
  public:
   virtual ~StoreHolder() = default;
   virtual ObjectStore* store() = 0;
+  // Why store() is null, if it is.
+  virtual std::string error() const { return ""; }
 };
 
 struct Backend {
@@ -39,6 +50,15 @@ struct Backend {
   // Rejects the keys that storage/store_rules.h forbids beyond the S3 rules (reserved
   // ".vp-" segments, empty/"."/".." segments, leading '/', NUL, long segments). S3 does not.
   bool strict_keys = true;
+  // Known deviation of the S3 test server (moto 5.2.1) from S3: with a delimiter, it drops
+  // the common prefix that start_after points inside of, although keys after start_after
+  // roll up into it (moto/s3/models.py compares the rolled-up prefix with start_after, not
+  // the keys; AWS returns the prefix). The S3 store sends start-after unchanged, so against
+  // moto the test expects moto's answer: if moto is fixed, the test says so.
+  bool drops_prefix_holding_start_after = false;
+  // A store reached over the network (one round trip per request): the concurrent
+  // compare-and-swap test does 4 x 25 increments instead of 8 x 50, to keep the suite quick.
+  bool remote = false;
 };
 
 // Names the backend in failure messages instead of dumping its bytes.
@@ -91,12 +111,60 @@ class DecoratedMemoryHolder : public StoreHolder {
   RetryingStore retrying_{&faults_, Options()};
 };
 
+// A fresh bucket on the S3 test server for each test, so that tests are isolated and may
+// run in parallel; optionally behind a RetryingStore.
+class S3Holder : public StoreHolder {
+ public:
+  explicit S3Holder(bool retrying) {
+    const char* endpoint = std::getenv("VECPUFF_TEST_S3_ENDPOINT");
+    if (endpoint == nullptr || *endpoint == '\0') {
+      error_ =
+          "VECPUFF_TEST_S3_ENDPOINT is not set: run the S3 tests under scripts/with_moto.sh "
+          "(e.g. scripts/with_moto.sh ./build/tests/vecpuff_storage_tests), which starts "
+          "the S3 test server (moto)";
+      return;
+    }
+    static std::atomic<int> counter{0};
+    S3StoreOptions o;
+    o.endpoint = endpoint;
+    // pid, counter and a random part: unique also when pids repeat on a long-lived server.
+    o.bucket = "vp-contract-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+               std::to_string(std::random_device{}() % 1000000);
+    o.credentials = {"testing", "testing", ""};
+    Status created = CreateS3Bucket(o);
+    if (!created.ok()) {
+      error_ = "cannot create bucket " + o.bucket + ": " + created.ToString();
+      return;
+    }
+    Result<std::unique_ptr<ObjectStore>> s3 = OpenS3Store(o);
+    if (!s3.ok()) {
+      error_ = s3.status().ToString();
+      return;
+    }
+    s3_ = std::move(s3).value();
+    if (retrying) {
+      RetryOptions r;
+      r.max_attempts = 4;
+      retrying_ = std::make_unique<RetryingStore>(s3_.get(), r);
+    }
+  }
+  ObjectStore* store() override {
+    return retrying_ != nullptr ? static_cast<ObjectStore*>(retrying_.get()) : s3_.get();
+  }
+  std::string error() const override { return error_; }
+
+ private:
+  std::string error_;
+  std::unique_ptr<ObjectStore> s3_;
+  std::unique_ptr<RetryingStore> retrying_;
+};
+
 class ObjectStoreContractTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     holder_ = GetParam().open();
     store_ = holder_->store();
-    ASSERT_NE(store_, nullptr) << "could not open " << GetParam().name;
+    ASSERT_NE(store_, nullptr) << "could not open " << GetParam().name << ": " << holder_->error();
   }
 
   ObjectMeta MustPut(const std::string& key, const std::string& data,
@@ -361,7 +429,13 @@ TEST_P(ObjectStoreContractTest, ListWithDelimiterRollsUpCommonPrefixes) {
   objects.clear();
   for (const ObjectMeta& m : page->objects) objects.push_back(m.key);
   EXPECT_EQ(objects, (std::vector<std::string>{"c"}));
-  EXPECT_EQ(page->common_prefixes, (std::vector<std::string>{"a/", "b/"}));
+  if (GetParam().drops_prefix_holding_start_after) {
+    EXPECT_EQ(page->common_prefixes, (std::vector<std::string>{"b/"}))
+        << "the S3 test server now returns the common prefix holding start_after, as S3 "
+           "does: drop Backend::drops_prefix_holding_start_after";
+  } else {
+    EXPECT_EQ(page->common_prefixes, (std::vector<std::string>{"a/", "b/"}));
+  }
   o.start_after = "a/c/e";
   page = store_->List(o);
   ASSERT_TRUE(page.ok());
@@ -541,8 +615,8 @@ TEST_P(ObjectStoreContractTest, ConcurrentCreateOnlyHasExactlyOneWinner) {
 }
 
 TEST_P(ObjectStoreContractTest, ConcurrentCasIncrementsLoseNoUpdate) {
-  constexpr int kThreads = 8;
-  constexpr int kIncrements = 50;
+  const int kThreads = GetParam().remote ? 4 : 8;
+  const int kIncrements = GetParam().remote ? 25 : 50;
   MustPut("counter", "0");
   std::latch start(kThreads);
   std::atomic<int> errors{0};
@@ -586,7 +660,10 @@ std::vector<Backend> Backends() {
       {"Local", [] { return std::unique_ptr<StoreHolder>(new LocalHolder()); }},
       {"Memory", [] { return std::unique_ptr<StoreHolder>(new MemoryHolder()); }},
       {"DecoratedMemory", [] { return std::unique_ptr<StoreHolder>(new DecoratedMemoryHolder()); }},
-      // {"S3", [] { return OpenS3TestStore(); }, /*strict_keys=*/false},
+      {"S3", [] { return std::unique_ptr<StoreHolder>(new S3Holder(/*retrying=*/false)); },
+       /*strict_keys=*/false, /*drops_prefix_holding_start_after=*/true, /*remote=*/true},
+      {"RetryingS3", [] { return std::unique_ptr<StoreHolder>(new S3Holder(/*retrying=*/true)); },
+       /*strict_keys=*/false, /*drops_prefix_holding_start_after=*/true, /*remote=*/true},
   };
 }
 
