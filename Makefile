@@ -24,12 +24,15 @@ run: build
 
 test: test-release test-asan
 
+# Every test run gets its own S3 test server (moto) on loopback: scripts/with_moto.sh.
+WITH_MOTO = $(CURDIR)/scripts/with_moto.sh
+
 test-release: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	cd $(BUILD_DIR) && $(WITH_MOTO) ctest --output-on-failure -j $(JOBS) --timeout 600
 
 test-asan: build-asan
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) --timeout 900
+	  $(WITH_MOTO) ctest --output-on-failure -j $(JOBS) --timeout 900
 
 # Figures for the write path and the exact scan (see bench/write_path_bench.cc).
 bench: build

@@ -12,6 +12,7 @@
 #include "db/database.h"
 #include "storage/local_store.h"
 #include "storage/retrying_store.h"
+#include "storage/s3/s3_store.h"
 
 namespace vecpuff {
 namespace {
@@ -52,6 +53,36 @@ RetryOptions MakeRetryOptions(const StorageOptions& s) {
   return r;
 }
 
+S3StoreOptions MakeS3Options(const StorageOptions& s) {
+  S3StoreOptions o;
+  o.endpoint = s.endpoint;
+  o.region = s.region;
+  o.bucket = s.bucket;
+  o.force_path_style = s.force_path_style;
+  o.credentials.access_key_id = s.access_key_id;
+  o.credentials.secret_access_key = s.secret_access_key;
+  o.credentials.session_token = s.session_token;
+  o.connect_timeout_ms = s.connect_timeout_ms;
+  o.request_timeout_ms = s.request_timeout_ms;
+  o.max_connections = s.max_connections;
+  o.multipart_threshold_bytes = s.multipart_threshold_bytes;
+  o.multipart_part_bytes = s.multipart_part_bytes;
+  return o;
+}
+
+// The configured backend, checked: a missing bucket, bad credentials or an unreachable
+// endpoint stop start-up here with a message that says which.
+Result<std::unique_ptr<ObjectStore>> OpenBackend(const StorageOptions& s) {
+  if (s.backend == "s3") {
+    auto store = OpenS3Store(MakeS3Options(s));
+    if (!store.ok()) return store.status().WithContext("cannot use S3 bucket '" + s.bucket + "'");
+    return store;
+  }
+  auto store = OpenLocalStore(s.local_root);
+  if (!store.ok()) return store.status().WithContext("cannot open local store at " + s.local_root);
+  return store;
+}
+
 int Run(int argc, char** argv) {
   auto loaded = LoadOptions(argc, argv, CaptureProcessEnvironment());
   if (!loaded.ok()) {
@@ -72,18 +103,12 @@ int Run(int argc, char** argv) {
                loaded->config_file.empty() ? "(none, defaults)" : loaded->config_file);
   spdlog::info("effective configuration:\n{}", DescribeOptions(options));
 
-  if (options.storage.backend != "local") {
-    spdlog::critical("storage backend '{}' is not available in this build; use 'local'",
-                     options.storage.backend);
-    return 2;
-  }
-  auto local = OpenLocalStore(options.storage.local_root);
-  if (!local.ok()) {
-    spdlog::critical("cannot open local store at {}: {}", options.storage.local_root,
-                     local.status().ToString());
+  auto opened = OpenBackend(options.storage);
+  if (!opened.ok()) {
+    spdlog::critical("{}", opened.status().message());
     return 1;
   }
-  std::unique_ptr<ObjectStore> base = std::move(*local);
+  std::unique_ptr<ObjectStore> base = std::move(*opened);
   RetryingStore store(base.get(), MakeRetryOptions(options.storage));
   spdlog::info("object store: {}", store.Describe());
 

@@ -128,6 +128,12 @@ Status RetryingStore::Delete(std::string_view key) {
       "delete", key, [&] { return target()->Delete(key); }, nullptr);
 }
 
+Status RetryingStore::DeleteMany(const std::vector<std::string>& keys) {
+  const std::string what = keys.empty() ? std::string() : keys.front();
+  return Run(
+      "delete batch", what, [&] { return target()->DeleteMany(keys); }, nullptr);
+}
+
 std::string RetryingStore::Describe() const { return "retrying(" + target()->Describe() + ")"; }
 
 }  // namespace vecpuff

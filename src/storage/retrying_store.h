@@ -70,6 +70,8 @@ class RetryingStore : public ObjectStoreWrapper {
   Result<ObjectMeta> Head(std::string_view key) override;
   Result<ListPage> List(const ListOptions& options) override;
   Status Delete(std::string_view key) override;
+  // Deletes are idempotent, so a batch is simply retried whole.
+  Status DeleteMany(const std::vector<std::string>& keys) override;
   std::string Describe() const override;
 
   const RetryOptions& options() const { return options_; }

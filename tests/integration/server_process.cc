@@ -9,8 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -30,8 +33,9 @@ int FreeLoopbackPort() {
   return port;
 }
 
-ServerProcess::ServerProcess(std::string data_dir, std::string work_dir, std::string config_toml)
-    : data_dir_(std::move(data_dir)), work_dir_(std::move(work_dir)) {
+ServerProcess::ServerProcess(std::string data_dir, std::string work_dir, std::string config_toml,
+                             std::vector<std::string> env)
+    : data_dir_(std::move(data_dir)), work_dir_(std::move(work_dir)), env_(std::move(env)) {
   static int counter = 0;
   const std::string tag = std::to_string(getpid()) + "-" + std::to_string(counter++);
   config_path_ = work_dir_ + "/config-" + tag + ".toml";
@@ -52,6 +56,7 @@ bool ServerProcess::Start() {
       dup2(fd, 1);
       dup2(fd, 2);
     }
+    for (std::string& kv : env_) putenv(kv.data());
     execl(VECPUFF_BINARY, VECPUFF_BINARY, "--config", config_path_.c_str(), "--host", "127.0.0.1",
           "--port", port.c_str(), "--data-dir", data_dir_.c_str(), nullptr);
     _exit(127);
@@ -94,6 +99,31 @@ std::string ServerProcess::Log() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The endpoint of the S3 test server started by scripts/with_moto.sh, or "".
+std::string S3TestEndpoint() {
+  const char* e = std::getenv("VECPUFF_TEST_S3_ENDPOINT");
+  return e ? e : "";
+}
+
+// Creates a fresh bucket on the S3 test server (moto accepts unsigned requests).
+bool CreateBucket(const std::string& endpoint, const std::string& bucket) {
+  httplib::Client c(endpoint);
+  auto res = c.Put("/" + bucket, "", "application/xml");
+  return res && res->status == 200;
+}
+
+std::string UniqueBucketName() {
+  static std::atomic<int> counter{0};
+  return "vp-it-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" +
+         std::to_string(std::random_device{}() % 100000);
+}
+
+// The environment that points a server at `bucket` on `endpoint`.
+std::vector<std::string> S3Env(const std::string& endpoint, const std::string& bucket) {
+  return {"VECPUFF_STORAGE=s3",  "S3_ENDPOINT=" + endpoint,   "S3_BUCKET=" + bucket,
+          "S3_REGION=us-east-1", "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing"};
 }
 
 }  // namespace vecpuff::testing

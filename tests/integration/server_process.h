@@ -16,8 +16,10 @@ int FreeLoopbackPort();
 class ServerProcess {
  public:
   // `data_dir` is the local store root; `config_toml` is written to a file and passed with
-  // --config. Does not start the process.
-  ServerProcess(std::string data_dir, std::string work_dir, std::string config_toml = "");
+  // --config; `env` ("NAME=value") is added to the child's environment. Does not start the
+  // process.
+  ServerProcess(std::string data_dir, std::string work_dir, std::string config_toml = "",
+                std::vector<std::string> env = {});
   ~ServerProcess();  // SIGKILLs the child if it is still running
 
   // Starts the server and waits (up to 20 s) until GET /health answers. False on failure.
@@ -33,8 +35,22 @@ class ServerProcess {
 
  private:
   std::string data_dir_, work_dir_, config_path_, log_path_;
+  std::vector<std::string> env_;  // "NAME=value" set in the child
   int port_ = 0;
   pid_t pid_ = -1;
 };
+
+// The endpoint of the S3 test server started by scripts/with_moto.sh
+// (VECPUFF_TEST_S3_ENDPOINT), or "" when the tests run without it.
+std::string S3TestEndpoint();
+
+// Creates a bucket on the S3 test server (moto accepts unsigned requests). False on failure.
+bool CreateBucket(const std::string& endpoint, const std::string& bucket);
+
+// A bucket name no other test of this run uses.
+std::string UniqueBucketName();
+
+// The environment ("NAME=value") that points a server at `bucket` on `endpoint`.
+std::vector<std::string> S3Env(const std::string& endpoint, const std::string& bucket);
 
 }  // namespace vecpuff::testing

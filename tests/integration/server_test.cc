@@ -3,8 +3,10 @@
 // data directory.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -64,23 +66,37 @@ std::map<std::string, json> AllDocs(int port, const std::string& ns, int dims = 
   return docs;
 }
 
-class ServerTest : public ::testing::Test {
+// Every test runs against both backends: the local directory and S3 (the S3 test server).
+class ServerTest : public ::testing::TestWithParam<std::string> {
  protected:
+  void SetUp() override {
+    if (GetParam() == "s3") {
+      endpoint_ = S3TestEndpoint();
+      ASSERT_FALSE(endpoint_.empty())
+          << "VECPUFF_TEST_S3_ENDPOINT is not set: run the tests under scripts/with_moto.sh "
+             "(make test does)";
+      bucket_ = UniqueBucketName();
+      ASSERT_TRUE(CreateBucket(endpoint_, bucket_)) << "cannot create bucket on " << endpoint_;
+    }
+  }
   void TearDown() override {
     if (HasFailure()) {
       for (auto* s : servers_) std::cerr << "---- server log ----\n" << s->Log();
     }
   }
   std::unique_ptr<ServerProcess> NewServer(const std::string& config = "") {
-    auto s = std::make_unique<ServerProcess>(dir_.path() + "/store", dir_.path(), config);
+    std::vector<std::string> env;
+    if (GetParam() == "s3") env = S3Env(endpoint_, bucket_);
+    auto s = std::make_unique<ServerProcess>(dir_.path() + "/store", dir_.path(), config, env);
     servers_.push_back(s.get());
     return s;
   }
   ScratchDir dir_;
+  std::string endpoint_, bucket_;
   std::vector<ServerProcess*> servers_;
 };
 
-TEST_F(ServerTest, OriginalApiRoundTrip) {
+TEST_P(ServerTest, OriginalApiRoundTrip) {
   auto server = NewServer();
   ASSERT_TRUE(server->Start());
   int port = server->port();
@@ -137,7 +153,7 @@ TEST_F(ServerTest, OriginalApiRoundTrip) {
   EXPECT_EQ(list.body, (json{{"namespaces", {{{"id", "docs"}}}}}));
 }
 
-TEST_F(ServerTest, InvalidConfigurationStopsStartupNamingTheKey) {
+TEST_P(ServerTest, InvalidConfigurationStopsStartupNamingTheKey) {
   auto typo = NewServer("[server]\nprot = 3001\n");
   EXPECT_FALSE(typo->Start());
   EXPECT_NE(typo->Log().find("prot"), std::string::npos) << typo->Log();
@@ -146,7 +162,7 @@ TEST_F(ServerTest, InvalidConfigurationStopsStartupNamingTheKey) {
   EXPECT_NE(bad_value->Log().find("max_dimensions"), std::string::npos) << bad_value->Log();
 }
 
-TEST_F(ServerTest, ErrorsAreJsonWithTheRightCodeAndChangeNothing) {
+TEST_P(ServerTest, ErrorsAreJsonWithTheRightCodeAndChangeNothing) {
   auto server = NewServer("[server]\nmax_body_bytes = 100000\n");
   ASSERT_TRUE(server->Start());
   int port = server->port();
@@ -188,7 +204,7 @@ TEST_F(ServerTest, ErrorsAreJsonWithTheRightCodeAndChangeNothing) {
   EXPECT_EQ(list.body["namespaces"].size(), 1u);
 }
 
-TEST_F(ServerTest, RestartAndSecondProcessSeeIdenticalState) {
+TEST_P(ServerTest, RestartAndSecondProcessSeeIdenticalState) {
   auto server = NewServer();
   ASSERT_TRUE(server->Start());
   std::mt19937 rng(11);
@@ -222,7 +238,7 @@ TEST_F(ServerTest, RestartAndSecondProcessSeeIdenticalState) {
 // Writers send requests of kRowsPerRequest rows with verifiable payloads; the server is
 // SIGKILLed at a random moment. After a restart every acknowledged request must be there
 // with its value, and every request must be all-or-nothing.
-TEST_F(ServerTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
+TEST_P(ServerTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
   constexpr int kWriters = 4;
   constexpr int kRowsPerRequest = 5;
   constexpr int kCycles = 3;
@@ -302,7 +318,7 @@ TEST_F(ServerTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
             << ", documents after recovery: " << docs.size() << "\n";
 }
 
-TEST_F(ServerTest, TwoProcessesWritingOneNamespaceOnOneDirectory) {
+TEST_P(ServerTest, TwoProcessesWritingOneNamespaceOnOneDirectory) {
   auto a = NewServer("[batching]\nwindow_ms = 1\n");
   auto b = NewServer("[batching]\nwindow_ms = 1\n");
   ASSERT_TRUE(a->Start());
@@ -331,6 +347,9 @@ TEST_F(ServerTest, TwoProcessesWritingOneNamespaceOnOneDirectory) {
   EXPECT_EQ(docs_a.size(), kThreads * kRequests + 1u);
   EXPECT_EQ(docs_a, docs_b);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ServerTest, ::testing::Values("local", "s3"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace vecpuff::testing

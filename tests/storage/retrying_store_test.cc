@@ -277,3 +277,42 @@ TEST_F(RetryingStoreTest, RealClockAndSleepWork) {
 
 }  // namespace
 }  // namespace vecpuff
+
+namespace vecpuff {
+namespace {
+
+// Fails the first `failures` batch deletes with Unavailable.
+class FlakyBatchDelete : public ObjectStoreWrapper {
+ public:
+  FlakyBatchDelete(ObjectStore* target, int failures)
+      : ObjectStoreWrapper(target), failures_(failures) {}
+  Status DeleteMany(const std::vector<std::string>& keys) override {
+    ++calls;
+    if (failures_ > 0) {
+      --failures_;
+      return Status::Unavailable("injected 503");
+    }
+    return ObjectStoreWrapper::DeleteMany(keys);
+  }
+  int calls = 0;
+
+ private:
+  int failures_;
+};
+
+TEST(RetryingStoreDeleteMany, BatchDeletesAreRetried) {
+  auto memory = NewMemoryStore();
+  ASSERT_TRUE(memory->Put("a", "1").ok());
+  ASSERT_TRUE(memory->Put("b", "2").ok());
+  FlakyBatchDelete flaky(memory.get(), 2);
+  RetryOptions o;
+  o.sleep = [](std::chrono::microseconds) {};
+  RetryingStore retrying(&flaky, o);
+  EXPECT_TRUE(retrying.DeleteMany({"a", "b"}).ok());
+  EXPECT_EQ(flaky.calls, 3);
+  EXPECT_TRUE(memory->Head("a").status().IsNotFound());
+  EXPECT_TRUE(memory->Head("b").status().IsNotFound());
+}
+
+}  // namespace
+}  // namespace vecpuff

@@ -1,0 +1,204 @@
+// The server on S3 behind a fault-injecting proxy: transient 503s and dropped connections
+// (before and after the request reached S3) are retried and invisible to clients; a total
+// outage gives clients 503s, the server stays up, and nothing acknowledged is lost.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "fault_proxy.h"
+#include "server_process.h"
+#include "test_util.h"
+
+namespace vecpuff::testing {
+namespace {
+
+using nlohmann::json;
+
+class S3FaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    endpoint_ = S3TestEndpoint();
+    ASSERT_FALSE(endpoint_.empty())
+        << "VECPUFF_TEST_S3_ENDPOINT is not set: run the tests under scripts/with_moto.sh "
+           "(make test does)";
+    bucket_ = UniqueBucketName();
+    ASSERT_TRUE(CreateBucket(endpoint_, bucket_));
+    // endpoint_ is http://127.0.0.1:PORT
+    const int upstream_port = std::stoi(endpoint_.substr(endpoint_.rfind(':') + 1));
+    proxy_ = std::make_unique<FaultProxy>("127.0.0.1", upstream_port);
+    ASSERT_TRUE(proxy_->Start());
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      for (auto* s : servers_) std::cerr << "---- server log ----\n" << s->Log();
+    }
+  }
+  std::unique_ptr<ServerProcess> NewServer(bool through_proxy, const std::string& config) {
+    std::string endpoint =
+        through_proxy ? "http://127.0.0.1:" + std::to_string(proxy_->port()) : endpoint_;
+    auto s = std::make_unique<ServerProcess>(dir_.path() + "/unused", dir_.path(), config,
+                                             S3Env(endpoint, bucket_));
+    servers_.push_back(s.get());
+    return s;
+  }
+
+  ScratchDir dir_;
+  std::string endpoint_, bucket_;
+  std::unique_ptr<FaultProxy> proxy_;
+  std::vector<ServerProcess*> servers_;
+};
+
+json Rows(const std::string& prefix, int n, int value) {
+  json rows = json::array();
+  for (int i = 0; i < n; ++i) {
+    rows.push_back(
+        {{"id", prefix + "-" + std::to_string(i)}, {"vector", {1.0, float(i)}}, {"v", value}});
+  }
+  return rows;
+}
+
+std::map<std::string, int> AllValues(int port) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(30, 0);
+  auto res = c.Post(
+      "/namespaces/faults/query",
+      json{{"query_vector", {1.0, 1.0}}, {"top_k", 10000}, {"include_vectors", false}}.dump(),
+      "application/json");
+  std::map<std::string, int> out;
+  if (!res || res->status != 200) {
+    ADD_FAILURE() << "query failed: " << (res ? res->body : "no response");
+    return out;
+  }
+  const json body = json::parse(res->body);
+  for (const json& r : body["results"]) {
+    out[r["id"].get<std::string>()] = r["v"].get<int>();
+  }
+  return out;
+}
+
+TEST_F(S3FaultTest, StartupStopsWithAMessageForAMissingBucketOrAnUnreachableEndpoint) {
+  auto missing = std::make_unique<ServerProcess>(dir_.path() + "/unused", dir_.path(), "",
+                                                 S3Env(endpoint_, "no-such-bucket-here"));
+  servers_.push_back(missing.get());
+  EXPECT_FALSE(missing->Start());
+  EXPECT_NE(missing->Log().find("no-such-bucket-here"), std::string::npos) << missing->Log();
+  EXPECT_NE(missing->Log().find("bucket"), std::string::npos);
+
+  auto unreachable = std::make_unique<ServerProcess>(
+      dir_.path() + "/unused", dir_.path(),
+      "[storage]\nretry_max_attempts = 2\nretry_budget_ms = 500\nconnect_timeout_ms = 500\n",
+      S3Env("http://127.0.0.1:1", bucket_));
+  servers_.push_back(unreachable.get());
+  EXPECT_FALSE(unreachable->Start());
+  EXPECT_NE(unreachable->Log().find("127.0.0.1:1"), std::string::npos) << unreachable->Log();
+}
+
+TEST_F(S3FaultTest, TransientFaultsAreRetriedAndInvisibleToClients) {
+  // Generous retries: ~20% of requests fail, some after S3 already applied them.
+  auto server = NewServer(true,
+                          "[storage]\nretry_max_attempts = 12\nretry_base_backoff_ms = 2\n"
+                          "retry_max_backoff_ms = 50\nretry_budget_ms = 20000\n"
+                          "[batching]\nwindow_ms = 2\n");
+  ASSERT_TRUE(server->Start());
+  proxy_->SetFaults(/*p_503=*/0.1, /*p_drop_before=*/0.05, /*p_drop_after=*/0.05);
+
+  constexpr int kWriters = 4, kRequests = 25, kRows = 3;
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      httplib::Client c("127.0.0.1", server->port());
+      c.set_read_timeout(60, 0);
+      for (int r = 0; r < kRequests; ++r) {
+        json body = {{"upsert_rows", Rows("w" + std::to_string(w) + "r" + std::to_string(r), kRows,
+                                          w * 1000 + r)}};
+        auto res = c.Post("/namespaces/faults", body.dump(), "application/json");
+        if (res && res->status == 200) {
+          ++ok;
+        } else {
+          ++failed;
+          ADD_FAILURE() << "write failed: " << (res ? res->body : "no response");
+        }
+        // Strong reads go to S3 too (the freshness probe) and must ride out faults as well.
+        auto md = c.Get("/namespaces/faults/metadata");
+        if (!md || md->status != 200) {
+          ++failed;
+          ADD_FAILURE() << "metadata failed: " << (md ? md->body : "no response");
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), kWriters * kRequests);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(proxy_->injected(), 15u) << "the proxy injected too few faults to mean anything";
+  EXPECT_GT(proxy_->dropped_after(), 0u);
+  proxy_->SetFaults(0, 0, 0);
+
+  // A second server, straight to S3, sees every acknowledged row exactly as written.
+  auto direct = NewServer(false, "");
+  ASSERT_TRUE(direct->Start());
+  auto values = AllValues(direct->port());
+  EXPECT_EQ(values.size(), size_t{kWriters * kRequests * kRows});
+  for (int w = 0; w < kWriters; ++w) {
+    for (int r = 0; r < kRequests; ++r) {
+      for (int i = 0; i < kRows; ++i) {
+        std::string id =
+            "w" + std::to_string(w) + "r" + std::to_string(r) + "-" + std::to_string(i);
+        auto it = values.find(id);
+        ASSERT_NE(it, values.end()) << id;
+        EXPECT_EQ(it->second, w * 1000 + r);
+      }
+    }
+  }
+  std::cerr << "proxy: " << proxy_->requests() << " requests, " << proxy_->injected()
+            << " faults injected (" << proxy_->dropped_after() << " after S3 applied them)\n";
+}
+
+TEST_F(S3FaultTest, OutageGives503sAndLosesNothingAcknowledged) {
+  auto server = NewServer(true,
+                          "[storage]\nretry_max_attempts = 4\nretry_base_backoff_ms = 5\n"
+                          "retry_max_backoff_ms = 50\nretry_budget_ms = 1000\n");
+  ASSERT_TRUE(server->Start());
+  httplib::Client c("127.0.0.1", server->port());
+  c.set_read_timeout(30, 0);
+  auto post = [&](const std::string& prefix, int value) {
+    return c.Post("/namespaces/faults", json{{"upsert_rows", Rows(prefix, 2, value)}}.dump(),
+                  "application/json");
+  };
+  auto before = post("before", 1);
+  ASSERT_TRUE(before);
+  ASSERT_EQ(before->status, 200) << before->body;
+
+  proxy_->SetOutage(true);
+  for (int i = 0; i < 3; ++i) {
+    auto res = post("during" + std::to_string(i), 2);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 503) << res->body;
+    EXPECT_EQ(json::parse(res->body)["status"], "error");
+  }
+  auto q = c.Post("/namespaces/faults/query", R"({"query_vector":[1,1]})", "application/json");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->status, 503);
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);  // the server itself stays up
+
+  proxy_->SetOutage(false);
+  auto after = post("after", 3);
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->status, 200) << after->body;
+  auto values = AllValues(server->port());
+  EXPECT_EQ(values.count("before-0"), 1u);
+  EXPECT_EQ(values.count("before-1"), 1u);
+  EXPECT_EQ(values.count("after-0"), 1u);
+  EXPECT_EQ(values.count("during0-0"), 0u);  // failed writes are not visible
+  EXPECT_EQ(values.size(), 4u);
+}
+
+}  // namespace
+}  // namespace vecpuff::testing
