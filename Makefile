@@ -34,9 +34,12 @@ test-asan: build-asan
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(WITH_MOTO) ctest --output-on-failure -j $(JOBS) --timeout 900
 
-# Figures for the write path and the exact scan (see bench/write_path_bench.cc).
+# Figures for the write path and the exact scan on the local store, then the S3 client
+# and the write path against the S3 test server on loopback (see bench/).
 bench: build
 	./$(BUILD_DIR)/bench/write_path_bench
+	$(WITH_MOTO) ./$(BUILD_DIR)/bench/s3_bench
+	$(WITH_MOTO) ./$(BUILD_DIR)/bench/write_path_bench --backend s3 --rows 20000
 
 format:
 	@find src tests bench tools -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -29,6 +29,7 @@
 #include "db/database.h"
 #include "storage/counting_store.h"
 #include "storage/local_store.h"
+#include "storage/s3/s3_store.h"
 
 namespace vecpuff {
 namespace {
@@ -36,6 +37,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Args {
+  std::string backend = "local";  // or "s3": the S3 test server at VECPUFF_TEST_S3_ENDPOINT
   int rows = 60000;
   int dims = 784;
   int writers = 8;
@@ -110,7 +112,9 @@ int Main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     long v = std::strtol(argv[i + 1], nullptr, 10);
-    if (k == "--rows")
+    if (k == "--backend")
+      a.backend = argv[i + 1];
+    else if (k == "--rows")
       a.rows = v;
     else if (k == "--dims")
       a.dims = v;
@@ -129,21 +133,42 @@ int Main(int argc, char** argv) {
   }
   std::string dir = std::filesystem::temp_directory_path().string() + "/vecpuff-bench-" +
                     std::to_string(getpid());
-  std::printf(
-      "write_path_bench: %d rows x %d dims, %d writers, %d rows/request, window %lld ms, "
-      "local store in %s\n",
-      a.rows, a.dims, a.writers, a.batch, static_cast<long long>(a.window_ms), dir.c_str());
-
   std::mt19937 rng(42);
   std::vector<std::vector<float>> data(a.rows);
   for (auto& v : data) v = RandomVector(&rng, a.dims);
 
-  auto local = OpenLocalStore(dir);
-  if (!local.ok()) {
-    std::fprintf(stderr, "%s\n", local.status().ToString().c_str());
+  Result<std::unique_ptr<ObjectStore>> opened = Status::InvalidArgument("unknown --backend");
+  std::string where = dir;
+  if (a.backend == "local") {
+    opened = OpenLocalStore(dir);
+  } else if (a.backend == "s3") {
+    const char* endpoint = std::getenv("VECPUFF_TEST_S3_ENDPOINT");
+    if (endpoint == nullptr) {
+      std::fprintf(stderr, "--backend s3: run under scripts/with_moto.sh\n");
+      return 2;
+    }
+    S3StoreOptions o;
+    o.endpoint = endpoint;
+    o.bucket = "bench-" + std::to_string(getpid());
+    o.credentials = {"testing", "testing", ""};
+    Status created = CreateS3Bucket(o);
+    if (!created.ok()) {
+      std::fprintf(stderr, "%s\n", created.ToString().c_str());
+      return 1;
+    }
+    opened = OpenS3Store(o);
+    where = std::string(endpoint) + "/" + o.bucket;
+  }
+  if (!opened.ok()) {
+    std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
     return 1;
   }
-  CountingStore store(local->get());
+  std::printf(
+      "write_path_bench: %d rows x %d dims, %d writers, %d rows/request, window %lld ms, "
+      "%s store at %s\n",
+      a.rows, a.dims, a.writers, a.batch, static_cast<long long>(a.window_ms), a.backend.c_str(),
+      where.c_str());
+  CountingStore store(opened->get());
   DbOptions o;
   o.batch_window_ms = a.window_ms;
   Database db(&store, o);
