@@ -11,6 +11,7 @@
 
 #include "fault_proxy.h"
 #include "server_process.h"
+#include "storage/s3/s3_store.h"
 #include "test_util.h"
 
 namespace vecpuff::testing {
@@ -78,6 +79,30 @@ std::map<std::string, int> AllValues(int port) {
     out[r["id"].get<std::string>()] = r["v"].get<int>();
   }
   return out;
+}
+
+TEST_F(S3FaultTest, ManyObjectsAreFetchedConcurrentlyOverPooledConnections) {
+  S3StoreOptions o;
+  o.endpoint = "http://127.0.0.1:" + std::to_string(proxy_->port());
+  o.bucket = bucket_;
+  o.credentials = {"testing", "testing", ""};
+  o.max_connections = 16;
+  auto store = OpenS3Store(o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 32; ++i) {
+    keys.push_back("parallel/" + std::to_string(i));
+    ASSERT_TRUE((*store)->Put(keys.back(), "object " + std::to_string(i)).ok());
+  }
+  // Each request now takes 100 ms at the "remote" end; 16 at a time must be in flight.
+  proxy_->SetDelayMs(100);
+  std::vector<Result<GetResult>> got = ParallelGet(store->get(), keys, 16);
+  ASSERT_EQ(got.size(), keys.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_TRUE(got[i].ok()) << got[i].status().ToString();
+    EXPECT_EQ(got[i]->data, "object " + std::to_string(i));
+  }
+  EXPECT_GE(proxy_->peak_active(), 8) << "requests were not sent concurrently";
 }
 
 TEST_F(S3FaultTest, StartupStopsWithAMessageForAMissingBucketOrAnUnreachableEndpoint) {

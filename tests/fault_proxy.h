@@ -1,7 +1,8 @@
 // FaultProxy: an HTTP proxy on loopback that sits between a server and the S3 test server
 // and injects faults: 503 SlowDown answers, connections dropped before the request is
 // forwarded, and connections dropped after it was forwarded (the write happened, the
-// response is lost), at chosen rates, or a total outage. For integration tests only.
+// response is lost), at chosen rates, or a total outage; and latency, to make the
+// round-trip cost of remote object storage visible. For tests and benchmarks only.
 //
 // One connection per request: the proxy answers with "Connection: close", so clients
 // reconnect for each request. Request bodies must carry Content-Length (no chunking).
@@ -32,6 +33,11 @@ class FaultProxy {
   void SetFaults(double p_503, double p_drop_before, double p_drop_after);
   // While set, every request gets 503.
   void SetOutage(bool outage) { outage_ = outage; }
+  // Every request is held this long before it is forwarded (concurrently for concurrent
+  // requests, as a remote store's latency is).
+  void SetDelayMs(int delay_ms) { delay_ms_ = delay_ms; }
+  // The most connections served at once since Start().
+  int peak_active() const { return peak_active_; }
 
   uint64_t requests() const { return requests_; }
   uint64_t injected() const { return injected_503_ + dropped_before_ + dropped_after_; }
@@ -54,6 +60,8 @@ class FaultProxy {
   std::atomic<int> active_{0};  // connection threads still running
 
   std::atomic<bool> outage_{false};
+  std::atomic<int> delay_ms_{0};
+  std::atomic<int> peak_active_{0};
   std::atomic<uint64_t> requests_{0}, injected_503_{0}, dropped_before_{0}, dropped_after_{0};
 };
 

@@ -126,7 +126,10 @@ void FaultProxy::AcceptLoop() {
     if (poll(&p, 1, 100) <= 0) continue;
     int fd = accept(listen_fd_, nullptr, nullptr);
     if (fd < 0) continue;
-    ++active_;
+    const int now_active = ++active_;
+    int peak = peak_active_.load();
+    while (now_active > peak && !peak_active_.compare_exchange_weak(peak, now_active)) {
+    }
     std::thread([this, fd] {
       Serve(fd);
       --active_;
@@ -174,6 +177,7 @@ void FaultProxy::Serve(int client_fd) {
     close(client_fd);
     return;
   }
+  if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
   int up = ConnectTo(upstream_host_, upstream_port_);
   std::string response;
   if (up >= 0 && WriteAll(up, WithConnectionClose(head) + "\r\n" + body)) {
