@@ -670,7 +670,8 @@ constexpr EnvBinding kEnvBindings[] = {
     {"VECPUFF_STORAGE", "storage.backend", "storage backend: local or s3"},
     {"S3_ENDPOINT", "storage.endpoint", "S3 endpoint URL, e.g. http://localhost:9000"},
     {"S3_REGION", "storage.region", "S3 region"},
-    {"S3_BUCKET", "storage.bucket", "S3 bucket"},
+    {"S3_BUCKET", "storage.bucket",
+     "S3 bucket; also selects backend s3 unless VECPUFF_STORAGE is set"},
     {"AWS_ACCESS_KEY_ID", "storage.access_key_id", "S3 access key id"},
     {"AWS_SECRET_ACCESS_KEY", "storage.secret_access_key", "S3 secret access key"},
     {"AWS_SESSION_TOKEN", "storage.session_token", "S3 session token (temporary credentials)"},
@@ -745,6 +746,11 @@ Status ApplyEnvironment(const Environment& env, Options* options) {
       text = **transformed;
     }
     VECPUFF_RETURN_IF_ERROR(ApplyText(SpecByName(binding.key), text, origin, options));
+  }
+  // As in the original VecPuff, naming a bucket in the environment means "serve from S3",
+  // unless VECPUFF_STORAGE chooses the backend explicitly (a --storage flag still wins).
+  if (!EnvValue(env, "S3_BUCKET").empty() && EnvValue(env, "VECPUFF_STORAGE").empty()) {
+    options->storage.backend = "s3";
   }
   return Status::OK();
 }

@@ -168,6 +168,21 @@ TEST_F(ConfigTest, EnvironmentVariablesSetTheirKeys) {
   EXPECT_EQ(o.auth.api_keys, (std::vector<std::string>{"k1", "k2"}));
 }
 
+TEST_F(ConfigTest, S3BucketInTheEnvironmentSelectsS3UnlessTheBackendIsNamed) {
+  auto implied = Load({}, {{"S3_BUCKET", "vec"}});
+  ASSERT_TRUE(implied.ok()) << implied.status().ToString();
+  EXPECT_EQ(implied->options.storage.backend, "s3");
+  auto named = Load({}, {{"S3_BUCKET", "vec"}, {"VECPUFF_STORAGE", "local"}});
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ(named->options.storage.backend, "local");
+  auto flag = Load({"--storage", "local"}, {{"S3_BUCKET", "vec"}});
+  ASSERT_TRUE(flag.ok());
+  EXPECT_EQ(flag->options.storage.backend, "local");
+  auto none = Load({}, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->options.storage.backend, "local");
+}
+
 TEST_F(ConfigTest, AwsCredentialsComeFromTheEnvironmentAndAreNeverDescribed) {
   auto loaded = Load({}, {{"AWS_ACCESS_KEY_ID", "AKIDSECRETID"},
                           {"AWS_SECRET_ACCESS_KEY", "topsecretkey"},
