@@ -43,9 +43,11 @@ TEST(S3ErrorMappingTest, NotFound) {
   EXPECT_EQ(MapS3Error(Http(404, "NoSuchUpload")).code(), StatusCode::kNotFound);
 }
 
-TEST(S3ErrorMappingTest, MissingBucketIsNotFoundAndSaysSo) {
+TEST(S3ErrorMappingTest, MissingBucketIsAnIOErrorAndSaysSo) {
+  // Not NotFound: that means "no such object", and a freshness probe would take a missing
+  // bucket for "no new WAL entry".
   const Status s = MapS3Error(Http(404, "NoSuchBucket"));
-  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.code(), StatusCode::kIOError);
   EXPECT_NE(s.message().find("bucket 'bkt' does not exist"), std::string::npos) << s.ToString();
   EXPECT_NE(s.message().find("http://127.0.0.1:9000"), std::string::npos) << s.ToString();
 }
@@ -79,19 +81,19 @@ TEST(S3ErrorMappingTest, ThrottlingAndServerErrorsAreUnavailable) {
   EXPECT_EQ(MapS3Error(Http(200, "InternalError")).code(), StatusCode::kUnavailable);
 }
 
-TEST(S3ErrorMappingTest, CredentialProblemsAreUnauthenticatedAndNamed) {
+TEST(S3ErrorMappingTest, CredentialProblemsAreIOErrorsAndNamed) {
+  // IOError, not Unauthenticated: the server's S3 credentials are not the API client's.
   for (const char* code : {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}) {
     const Status s = MapS3Error(Http(403, code));
-    EXPECT_EQ(s.code(), StatusCode::kUnauthenticated) << code;
+    EXPECT_EQ(s.code(), StatusCode::kIOError) << code;
     EXPECT_NE(s.message().find(code), std::string::npos) << s.ToString();
     EXPECT_NE(s.message().find("server says why"), std::string::npos) << s.ToString();
   }
-  EXPECT_EQ(MapS3Error(Http(403, "")).code(), StatusCode::kUnauthenticated) << "HEAD: no body";
-  EXPECT_EQ(MapS3Error(Http(400, "ExpiredToken")).code(), StatusCode::kUnauthenticated);
-  EXPECT_EQ(MapS3Error(Http(400, "AuthorizationHeaderMalformed")).code(),
-            StatusCode::kUnauthenticated)
+  EXPECT_EQ(MapS3Error(Http(403, "")).code(), StatusCode::kIOError) << "HEAD: no body";
+  EXPECT_EQ(MapS3Error(Http(400, "ExpiredToken")).code(), StatusCode::kIOError);
+  EXPECT_EQ(MapS3Error(Http(400, "AuthorizationHeaderMalformed")).code(), StatusCode::kIOError)
       << "a wrong region";
-  EXPECT_EQ(MapS3Error(Http(403, "RequestTimeTooSkewed")).code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(MapS3Error(Http(403, "RequestTimeTooSkewed")).code(), StatusCode::kIOError);
 }
 
 TEST(S3ErrorMappingTest, BadRequestsAreInvalidArgument) {

@@ -99,7 +99,7 @@ TEST_F(S3StoreTest, OpenFailsForMissingBucketNamingIt) {
   S3StoreOptions o = Options();  // never created
   Result<std::unique_ptr<ObjectStore>> r = OpenS3Store(o);
   ASSERT_FALSE(r.ok());
-  EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
+  EXPECT_EQ(r.status().code(), StatusCode::kIOError) << r.status().ToString();
   EXPECT_NE(r.status().message().find("bucket '" + o.bucket + "' does not exist"),
             std::string::npos)
       << r.status().ToString();
@@ -414,7 +414,7 @@ TEST_F(S3StoreTest, VirtualHostedAddressingWorks) {
   EXPECT_EQ((*path_style)->Get("vh/key with space")->data, "virtual");
 }
 
-TEST_F(S3StoreTest, DeletedBucketIsNotFoundSayingSo) {
+TEST_F(S3StoreTest, DeletedBucketIsAnIOErrorSayingSo) {
   S3StoreOptions o = Options();
   auto store = OpenNew(o);
   ASSERT_NE(store, nullptr);
@@ -427,11 +427,12 @@ TEST_F(S3StoreTest, DeletedBucketIsNotFoundSayingSo) {
 
   for (const Status& s : {store->Get("k").status(), store->Put("k", "v").status(),
                           store->List(ListOptions{}).status()}) {
-    EXPECT_TRUE(s.IsNotFound()) << s.ToString();
+    EXPECT_EQ(s.code(), StatusCode::kIOError) << s.ToString();
     EXPECT_NE(s.message().find("bucket '" + o.bucket + "' does not exist"), std::string::npos)
         << s.ToString();
   }
-  EXPECT_TRUE(store->Delete("k").IsNotFound()) << "an absent key is fine, an absent bucket not";
+  EXPECT_EQ(store->Delete("k").code(), StatusCode::kIOError)
+      << "an absent key is fine, an absent bucket not";
 }
 
 TEST_F(S3StoreTest, RetryingStoreOverS3ResolvesNothingWhenNothingFails) {

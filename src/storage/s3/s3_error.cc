@@ -114,13 +114,17 @@ Status MapS3Error(const FailedRequest& r) {
   const int http = r.http_status;
 
   // The S3 code is more specific than the HTTP status, so it is looked at first.
+  // A missing bucket and rejected credentials are the server's misconfiguration, not the
+  // absence of an object or a client's bad API key: IOError (503 to API clients), so that
+  // no caller mistakes them for "no such object" (a freshness probe would read stale data)
+  // and no API client is told its own credentials are wrong.
   if (code == "NoSuchBucket") {
-    return Status::NotFound(Subject(r) + ": bucket '" + std::string(r.bucket) +
-                            "' does not exist at " + std::string(r.endpoint) + " (" + Describe(r) +
-                            ")");
+    return Status::IOError(Subject(r) + ": bucket '" + std::string(r.bucket) +
+                           "' does not exist at " + std::string(r.endpoint) + " (" + Describe(r) +
+                           ")");
   }
   if (IsAuthCode(code)) {
-    return Status::Unauthenticated(
+    return Status::IOError(
         msg + " [S3 rejected the credentials or the signature: " + std::string(code) + "]");
   }
   if (IsTransientCode(code)) return Status::Unavailable(msg);
@@ -147,9 +151,8 @@ Status MapS3Error(const FailedRequest& r) {
     case 504:
       return Status::Unavailable(msg);
     case 403:
-      return Status::Unauthenticated(
-          msg + " [S3 rejected the credentials or the signature" +
-          (code.empty() ? std::string("]") : ": " + std::string(code) + "]"));
+      return Status::IOError(msg + " [S3 rejected the credentials or the signature" +
+                             (code.empty() ? std::string("]") : ": " + std::string(code) + "]"));
     case 400:
     case 416:
       return Status::InvalidArgument(msg);
