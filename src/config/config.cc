@@ -462,7 +462,9 @@ const std::vector<OptionSpec>& Specs() {
         IntegerOption("server", "read_timeout_ms", &O::server, &Srv::read_timeout_ms, 1, kDayMs),
         IntegerOption("server", "write_timeout_ms", &O::server, &Srv::write_timeout_ms, 1, kDayMs),
         IntegerOption("server", "idle_timeout_ms", &O::server, &Srv::idle_timeout_ms, 1, kHourMs),
-        IntegerOption("server", "max_body_bytes", &O::server, &Srv::max_body_bytes, 1, 4 * kGiB),
+        // At most 1 GiB each: a batch (max_batch_bytes plus one request) must stay far below
+        // the 4 GiB a WAL entry may hold (wal/wal_format.h, kMaxWalPayloadBytes).
+        IntegerOption("server", "max_body_bytes", &O::server, &Srv::max_body_bytes, 1, kGiB),
 
         StringOption("log", "level", &O::log, &LogOptions::level, LogLevel),
 
@@ -478,8 +480,7 @@ const std::vector<OptionSpec>& Specs() {
         IntegerOption("limits", "max_top_k", &O::limits, &Lim::max_top_k, 1, 1'000'000),
 
         IntegerOption("batching", "window_ms", &O::batching, &Bat::window_ms, 0, 10'000),
-        IntegerOption("batching", "max_batch_bytes", &O::batching, &Bat::max_batch_bytes, 1,
-                      16 * kGiB),
+        IntegerOption("batching", "max_batch_bytes", &O::batching, &Bat::max_batch_bytes, 1, kGiB),
         IntegerOption("batching", "max_batch_rows", &O::batching, &Bat::max_batch_rows, 1,
                       100'000'000),
 

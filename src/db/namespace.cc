@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <queue>
 #include <random>
 
@@ -53,6 +54,16 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
   VECPUFF_RETURN_IF_ERROR(LoadManifest(create_metric));
   {
     std::lock_guard<std::mutex> log_lock(log_mu_);
+    // A previous Open may have failed halfway through the replay (storage trouble): start
+    // over from an empty state rather than replay on top of part of the log.
+    {
+      std::unique_lock<std::shared_mutex> state_lock(state_mu_);
+      docs_.clear();
+      last_commit_ms_ = 0;
+      wal_bytes_ = 0;
+      applied_dims_.store(0);
+      next_seq_.store(1);
+    }
     VECPUFF_RETURN_IF_ERROR(ReplayLocked());
   }
   open_.store(true, std::memory_order_release);
@@ -190,10 +201,15 @@ Result<WriteResult> Namespace::Write(WriteRequest request) {
   WalRequest wal;
   size_t bytes = 0;
   wal.ops.reserve(request.upsert_rows.size() + request.patch_rows.size() + request.deletes.size());
+  // `bytes` approximates the entry's size, so that max_batch_bytes bounds WAL objects.
+  auto attribute_bytes = [](const nlohmann::json& attributes) -> size_t {
+    return attributes.empty() ? 0 : attributes.dump().size();
+  };
   for (UpsertRow& row : request.upsert_rows) {
     WalOp op;
     op.type = WalOpType::kUpsert;
-    bytes += row.id.size() + row.vector.size() * sizeof(float) + 16;
+    bytes +=
+        row.id.size() + row.vector.size() * sizeof(float) + attribute_bytes(row.attributes) + 16;
     op.id = std::move(row.id);
     op.vector = std::move(row.vector);
     op.attributes = std::move(row.attributes);
@@ -202,7 +218,7 @@ Result<WriteResult> Namespace::Write(WriteRequest request) {
   for (PatchRow& row : request.patch_rows) {
     WalOp op;
     op.type = WalOpType::kPatch;
-    bytes += row.id.size() + 16;
+    bytes += row.id.size() + attribute_bytes(row.attributes) + 16;
     op.id = std::move(row.id);
     op.attributes = std::move(row.attributes);
     wal.ops.push_back(std::move(op));
@@ -257,7 +273,15 @@ Result<WriteResult> Namespace::Commit(WalRequest request, size_t bytes, size_t r
     b_rows += p->rows;
   }
   lock.unlock();
-  WriteBatch(batch);
+  try {
+    WriteBatch(batch);
+  } catch (const std::exception& e) {
+    // Only allocation failure can get here. The batch fails, and the queue must still be
+    // handed on below, or every later writer of this namespace would wait forever.
+    for (PendingWrite* p : batch) {
+      p->status = Status::Internal(std::string("write failed: ") + e.what());
+    }
+  }
   lock.lock();
   for (PendingWrite* p : batch) {
     // The batch is the front of the queue: only the leader removes entries, and it added
@@ -283,6 +307,21 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch) {
   auto fail_all = [&](const Status& s) {
     for (PendingWrite* p : batch) p->status = s;
   };
+  auto ack_all = [&](size_t object_bytes) {
+    std::vector<WriteResult> results;
+    ApplyEntryLocked(entry, object_bytes, &results);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->status = Status::OK();
+      batch[i]->result = results[i];
+    }
+  };
+  if (WalPayloadRawSize(payload) > kMaxWalPayloadBytes) {
+    // Readers reject such an entry; writing it would make the namespace unreadable.
+    fail_all(
+        Status::ResourceExhausted("write batch of " + std::to_string(WalPayloadRawSize(payload)) +
+                                  " bytes exceeds the WAL entry limit; send smaller requests"));
+    return;
+  }
 
   std::lock_guard<std::mutex> log_lock(log_mu_);
   PutOptions create;
@@ -295,19 +334,30 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch) {
     const std::string object = FrameWalEntry(entry.seq, entry.commit_time_ms, writer_id_, payload);
     auto put = store_->Put(WalKey(options_->key_prefix, name_, entry.seq), object, create);
     if (put.ok()) {
-      std::vector<WriteResult> results;
-      ApplyEntryLocked(entry, object.size(), &results);
-      for (size_t i = 0; i < batch.size(); ++i) {
-        batch[i]->status = Status::OK();
-        batch[i]->result = results[i];
-      }
+      ack_all(object.size());
       return;
     }
     if (!put.status().IsPreconditionFailed()) {
       spdlog::warn("namespace '{}': WAL write at seq {} failed: {}", name_, entry.seq,
                    put.status().ToString());
-      fail_all(put.status().WithContext("writing WAL entry"));
-      return;
+      // The put may have happened anyway (its response lost). Find out, so that a request
+      // answered with an error never shows up later.
+      switch (ResolveFailedPutLocked(entry.seq, object)) {
+        case PutOutcome::kOurs:
+          ack_all(object.size());
+          return;
+        case PutOutcome::kOther:
+          break;  // another process took this number: catch up below and try the next
+        case PutOutcome::kFenced:
+          fail_all(put.status().WithContext("writing WAL entry (nothing was applied)"));
+          return;
+        case PutOutcome::kUnknown:
+          fail_all(Status::Unavailable(
+              "writing WAL entry failed and object storage cannot be reached to tell whether "
+              "it was stored; the write may or may not take effect: " +
+              put.status().message()));
+          return;
+      }
     }
     // Another process wrote this sequence number: apply its entries, then try the next.
     Status s = CatchUpLocked(std::nullopt);
@@ -318,6 +368,33 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch) {
   }
   fail_all(Status::Unavailable("could not obtain a WAL sequence number for namespace '" + name_ +
                                "' after " + std::to_string(kMaxCommitAttempts) + " attempts"));
+}
+
+Namespace::PutOutcome Namespace::ResolveFailedPutLocked(uint64_t seq, const std::string& object) {
+  const std::string key = WalKey(options_->key_prefix, name_, seq);
+  auto got = store_->Get(key);
+  if (got.ok()) return got->data == object ? PutOutcome::kOurs : PutOutcome::kOther;
+  if (!got.status().IsNotFound()) return PutOutcome::kUnknown;
+  // Absent now, but a put still in flight somewhere could land later. Take the number
+  // ourselves with an empty entry: if that succeeds, our batch can never appear.
+  const int64_t now_ms = NowUnixMillis();
+  const std::string fence = FrameWalEntry(seq, now_ms, writer_id_, EncodeWalPayload({}));
+  PutOptions create;
+  create.mode = PutMode::kCreateOnly;
+  auto put = store_->Put(key, fence, create);
+  if (put.ok()) {
+    WalEntry empty;
+    empty.seq = seq;
+    empty.commit_time_ms = now_ms;
+    std::vector<WriteResult> ignored;
+    ApplyEntryLocked(empty, fence.size(), &ignored);
+    return PutOutcome::kFenced;
+  }
+  if (!put.status().IsPreconditionFailed()) return PutOutcome::kUnknown;
+  // Someone wrote it meanwhile: possibly our own delayed put.
+  got = store_->Get(key);
+  if (!got.ok()) return PutOutcome::kUnknown;
+  return got->data == object ? PutOutcome::kOurs : PutOutcome::kOther;
 }
 
 void Namespace::ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
@@ -473,7 +550,10 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
   heap.reserve(std::min(request.top_k, docs_.size()) + 1);
   for (const auto& [id, doc] : docs_) {
     if (doc.vector.size() != dims) continue;  // cannot happen: dimensions are fixed
-    Candidate c{Distance(metric, q, q_norm, doc.vector.data(), doc.norm, dims), &id, &doc};
+    float dist = Distance(metric, q, q_norm, doc.vector.data(), doc.norm, dims);
+    // Distances are finite or +inf (overflow); never let a NaN break the heap's ordering.
+    if (std::isnan(dist)) dist = std::numeric_limits<float>::infinity();
+    Candidate c{dist, &id, &doc};
     if (heap.size() < request.top_k) {
       heap.push_back(c);
       std::push_heap(heap.begin(), heap.end(), worse);

@@ -111,6 +111,15 @@ class Namespace {
   // Replays the whole log with a listing (used on open).
   Status ReplayLocked();
   // REQUIRES: log_mu_ held. Applies one entry at next_seq_ and advances next_seq_.
+  // What a WAL put that failed (other than by losing the race) left at its number.
+  enum class PutOutcome {
+    kOurs,     // our entry is stored after all: the batch succeeded
+    kOther,    // another process's entry is there
+    kFenced,   // it was absent; we stored an empty entry there, so ours can never appear
+    kUnknown,  // storage cannot tell us
+  };
+  // REQUIRES: log_mu_ held; seq == next_seq_.
+  PutOutcome ResolveFailedPutLocked(uint64_t seq, const std::string& object);
   void ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
                         std::vector<WriteResult>* results);
   void MaybeAdvanceManifestHint();

@@ -15,9 +15,6 @@ namespace {
 constexpr int kZstdLevel = 1;
 // Payloads smaller than this are stored uncompressed.
 constexpr size_t kMinCompressBytes = 256;
-// Upper bound on a decoded payload, so a corrupt size field cannot make us allocate
-// gigabytes. Far above any batch the writer produces (max_batch_bytes is capped below it).
-constexpr uint64_t kMaxPayloadBytes = uint64_t{4} << 30;
 
 void EncodeOp(std::string* out, const WalOp& op) {
   out->push_back(static_cast<char>(op.type));
@@ -80,6 +77,10 @@ Status DecodeOp(Decoder* d, WalOp* op) {
 }
 
 }  // namespace
+
+uint64_t WalPayloadRawSize(std::string_view payload) {
+  return payload.size() < 9 ? 0 : DecodeFixed64(payload.data() + 1);
+}
 
 std::string EncodeWalPayload(const std::vector<WalRequest>& requests) {
   std::string raw;
@@ -168,7 +169,7 @@ Result<WalEntry> DecodeWalEntry(std::string_view object, uint64_t expected_seq) 
   uint64_t raw_size = 0;
   VECPUFF_RETURN_IF_ERROR(pd.ReadU8(&compression, "compression"));
   VECPUFF_RETURN_IF_ERROR(pd.ReadU64(&raw_size, "uncompressed size"));
-  if (raw_size > kMaxPayloadBytes) return Status::Corruption("WAL payload size implausible");
+  if (raw_size > kMaxWalPayloadBytes) return Status::Corruption("WAL payload size implausible");
   std::string_view body;
   VECPUFF_RETURN_IF_ERROR(pd.ReadBytes(pd.remaining(), &body, "payload"));
   std::string raw;

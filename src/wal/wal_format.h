@@ -56,6 +56,14 @@ constexpr size_t kWalHeaderSize = 48;  // see docs/wal_format.md
 constexpr uint8_t kWalCompressionNone = 0;
 constexpr uint8_t kWalCompressionZstd = 1;
 
+// The largest uncompressed payload a reader accepts (so a corrupt size field cannot make it
+// allocate without bound). A writer must never put an entry whose payload exceeds it: every
+// reader would reject it as Corruption. Never lower it.
+constexpr uint64_t kMaxWalPayloadBytes = uint64_t{4} << 30;
+
+// The uncompressed size recorded in a payload made by EncodeWalPayload.
+uint64_t WalPayloadRawSize(std::string_view payload);
+
 // Serializes and compresses the requests: the payload part of an entry. Independent of the
 // sequence number, so a writer that loses a race for a sequence number re-frames the same
 // payload at the next one instead of re-encoding.

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <random>
 #include <thread>
 
 #include "catalog/layout.h"
+#include "catalog/manifest.h"
 #include "storage/memory_store.h"
+#include "wal/wal_format.h"
 
 namespace vecpuff {
 namespace {
@@ -58,6 +61,39 @@ class FailingWalPuts : public ObjectStoreWrapper {
     }
     return ObjectStoreWrapper::Put(key, data, options);
   }
+};
+
+// Scripted failures for the WAL protocol: the next WAL put can be stored-but-reported-lost
+// (ambiguous) or failed outright; WAL gets can be made to fail.
+class ScriptedWalStore : public ObjectStoreWrapper {
+ public:
+  using ObjectStoreWrapper::ObjectStoreWrapper;
+  std::atomic<int> ambiguous_wal_puts{0};  // store, then report Unavailable
+  std::atomic<int> failed_wal_puts{0};     // report Unavailable without storing
+  std::atomic<bool> gets_down{false};      // every get fails while set
+  std::string fail_gets_of;                // gets of this key fail (set before use)
+  Result<ObjectMeta> Put(std::string_view key, std::string_view data,
+                         const PutOptions& options) override {
+    if (IsWal(key) && failed_wal_puts > 0) {
+      --failed_wal_puts;
+      return Status::Unavailable("injected: put failed");
+    }
+    auto r = ObjectStoreWrapper::Put(key, data, options);
+    if (IsWal(key) && r.ok() && ambiguous_wal_puts > 0) {
+      --ambiguous_wal_puts;
+      return Status::Unavailable("injected: response lost");
+    }
+    return r;
+  }
+  Result<GetResult> Get(std::string_view key, std::optional<ByteRange> range) override {
+    if (gets_down || (!fail_gets_of.empty() && key == fail_gets_of)) {
+      return Status::Unavailable("injected: storage down");
+    }
+    return ObjectStoreWrapper::Get(key, range);
+  }
+
+ private:
+  static bool IsWal(std::string_view key) { return key.find("/wal/") != std::string_view::npos; }
 };
 
 class DatabaseTest : public ::testing::Test {
@@ -450,6 +486,124 @@ TEST_F(DatabaseTest, TwoInstancesWritingConcurrentlyLoseNothingAndAgree) {
     if (h.id == "shared") shared_b = h.attributes;
   EXPECT_EQ(shared_a, shared_b);
   EXPECT_FALSE(shared_a.is_null());
+}
+
+TEST_F(DatabaseTest, WalPutWhoseResponseWasLostIsRecognisedAsStored) {
+  ScriptedWalStore scripted(store_.get());
+  Database db(&scripted, Options());
+  ASSERT_TRUE(db.Write("ns", Upserts({Row("a", {1, 0})})).ok());
+  scripted.ambiguous_wal_puts = 1;
+  auto r = db.Write("ns", Upserts({Row("b", {0, 1})}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();  // stored, so acknowledged
+  EXPECT_EQ(r->upserted_count, 1u);
+  Database fresh(store_.get(), Options());
+  auto q = fresh.Query("ns", Q({1, 1}));
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->hits.size(), 2u);
+  EXPECT_EQ(WalObjects(store_.get(), "ns"), 2u);
+}
+
+TEST_F(DatabaseTest, FailedWalPutIsFencedSoTheWriteCanNeverAppear) {
+  ScriptedWalStore scripted(store_.get());
+  Database db(&scripted, Options());
+  ASSERT_TRUE(db.Write("ns", Upserts({Row("a", {1, 0})})).ok());
+  scripted.failed_wal_puts = 1;
+  auto r = db.Write("ns", Upserts({Row("lost", {0, 1})}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsUnavailable());
+  EXPECT_NE(r.status().message().find("nothing was applied"), std::string::npos)
+      << r.status().ToString();
+  // Seq 2 now holds an empty fence entry; a late copy of the failed put could not land.
+  auto fence = store_->Get(WalKey("", "ns", 2));
+  ASSERT_TRUE(fence.ok());
+  auto entry = DecodeWalEntry(fence->data, 2);
+  ASSERT_TRUE(entry.ok());
+  EXPECT_TRUE(entry->requests.empty());
+  ASSERT_TRUE(db.Write("ns", Upserts({Row("c", {1, 1})})).ok());  // at seq 3
+  Database fresh(store_.get(), Options());
+  auto q = fresh.Query("ns", Q({1, 1}));
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(Ids(*q), (std::vector<std::string>{"c", "a"}));
+}
+
+TEST_F(DatabaseTest, FailedWalPutWithStorageUnreachableSaysTheOutcomeIsUnknown) {
+  ScriptedWalStore scripted(store_.get());
+  Database db(&scripted, Options());
+  ASSERT_TRUE(db.Write("ns", Upserts({Row("a", {1, 0})})).ok());
+  scripted.ambiguous_wal_puts = 1;
+  scripted.gets_down = true;
+  auto r = db.Write("ns", Upserts({Row("maybe", {0, 1})}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsUnavailable());
+  EXPECT_NE(r.status().message().find("may or may not take effect"), std::string::npos)
+      << r.status().ToString();
+  scripted.gets_down = false;
+  // It was in fact stored; the next write finds it and goes after it.
+  ASSERT_TRUE(db.Write("ns", Upserts({Row("c", {1, 1})})).ok());
+  auto q = db.Query("ns", Q({1, 1}));
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->hits.size(), 3u);
+}
+
+TEST_F(DatabaseTest, OpenThatFailedHalfwayThroughReplayCanBeRetried) {
+  {
+    Database writer(store_.get(), Options());
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(writer.Write("ns", Upserts({Row("d" + std::to_string(i), {1, float(i)})})).ok());
+    }
+  }
+  // The same Namespace object is opened twice, as when a second request was waiting on
+  // the first one's Open.
+  ScriptedWalStore scripted(store_.get());
+  DbOptions o = Options();
+  Namespace ns(&scripted, &o, "ns");
+  scripted.fail_gets_of = WalKey("", "ns", 3);  // replay applies 1 and 2, then fails
+  Status first = ns.Open(std::nullopt);
+  ASSERT_FALSE(first.ok());
+  EXPECT_TRUE(first.IsUnavailable()) << first.ToString();
+  scripted.fail_gets_of = "x";  // no such key
+  Status second = ns.Open(std::nullopt);
+  ASSERT_TRUE(second.ok()) << second.ToString();
+  auto q = ns.Query(Q({1, 0}));
+  ASSERT_TRUE(q.ok()) << q.status().ToString();
+  EXPECT_EQ(q->hits.size(), 5u);
+  auto md = ns.Metadata(Consistency::kStrong);
+  ASSERT_TRUE(md.ok());
+  EXPECT_EQ(md->approx_row_count, 5u);
+}
+
+TEST_F(DatabaseTest, AttributeBytesCountTowardTheBatchLimit) {
+  DbOptions o = Options();
+  o.batch_window_ms = 100;
+  o.max_batch_bytes = 10000;  // two of the writes below, not three
+  Database db(store_.get(), o);
+  ASSERT_TRUE(db.Write("ns", Upserts({Row("seed", {0, 0})})).ok());
+  const std::string blob(4000, 'x');
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      EXPECT_TRUE(
+          db.Write("ns", Upserts({Row("w" + std::to_string(t), {1, 1}, {{"blob", blob}})})).ok());
+    });
+  }
+  for (auto& th : threads) th.join();
+  // 6 writes of ~4 KB with a 10 KB limit need at least 3 entries.
+  EXPECT_GE(WalObjects(store_.get(), "ns") - 1, 3u);
+}
+
+TEST_F(DatabaseTest, HugeComponentsGiveFiniteCosineDistances) {
+  Database db(store_.get(), Options());
+  ASSERT_TRUE(db.Write("ns", Upserts({Row("same", {1e20f, 1e20f}), Row("other", {1e20f, -1e20f}),
+                                      Row("small", {1, 2})}))
+                  .ok());
+  auto q = db.Query("ns", Q({1e20f, 1e20f}));
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->hits.size(), 3u);
+  EXPECT_EQ(q->hits[0].id, "same");
+  EXPECT_NEAR(q->hits[0].dist, 0.0, 1e-6);
+  EXPECT_EQ(q->hits[2].id, "other");
+  EXPECT_NEAR(q->hits[2].dist, 1.0, 1e-6);
+  for (const auto& h : q->hits) EXPECT_TRUE(std::isfinite(h.dist)) << h.id;
 }
 
 TEST_F(DatabaseTest, CorruptWalEntryIsReportedNotSkipped) {
