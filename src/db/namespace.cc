@@ -82,8 +82,7 @@ Status Namespace::LoadManifest(std::optional<DistanceMetric> create_metric) {
                                   "'");
       }
       std::lock_guard<std::mutex> lock(manifest_mu_);
-      manifest_ = std::move(m);
-      manifest_etag_ = got->meta.etag;
+      SetManifestLocked(std::move(m), got->meta.etag);
       return Status::OK();
     }
     if (!got.status().IsNotFound()) return got.status().WithContext("reading manifest");
@@ -99,8 +98,7 @@ Status Namespace::LoadManifest(std::optional<DistanceMetric> create_metric) {
     if (put.ok()) {
       spdlog::info("namespace '{}' created ({})", name_, DistanceMetricName(m.distance_metric));
       std::lock_guard<std::mutex> lock(manifest_mu_);
-      manifest_ = std::move(m);
-      manifest_etag_ = put->etag;
+      SetManifestLocked(std::move(m), put->etag);
       return Status::OK();
     }
     if (!put.status().IsPreconditionFailed()) {
@@ -123,8 +121,7 @@ Status Namespace::UpdateManifestLocked(const std::function<bool(Manifest*)>& cha
     cas.if_match_etag = manifest_etag_;
     auto put = store_->Put(key, EncodeManifest(next), cas);
     if (put.ok()) {
-      manifest_ = std::move(next);
-      manifest_etag_ = put->etag;
+      SetManifestLocked(std::move(next), put->etag);
       return Status::OK();
     }
     if (!put.status().IsPreconditionFailed()) {
@@ -134,8 +131,7 @@ Status Namespace::UpdateManifestLocked(const std::function<bool(Manifest*)>& cha
     auto got = store_->Get(key);
     if (!got.ok()) return got.status().WithContext("reading manifest");
     VECPUFF_ASSIGN_OR_RETURN(Manifest m, DecodeManifest(got->data));
-    manifest_ = std::move(m);
-    manifest_etag_ = got->meta.etag;
+    SetManifestLocked(std::move(m), got->meta.etag);
   }
   return Status::Unavailable("manifest of '" + name_ + "' is contended; try again");
 }
@@ -152,18 +148,24 @@ Status Namespace::FixDimensions(uint32_t dims) {
       /*max_attempts=*/100);
 }
 
-uint32_t Namespace::Dimensions() {
-  std::lock_guard<std::mutex> lock(manifest_mu_);
-  return manifest_.dimensions != 0 ? manifest_.dimensions : applied_dims_.load();
+void Namespace::SetManifestLocked(Manifest manifest, std::string etag) {
+  manifest_dims_.store(manifest.dimensions);
+  metric_.store(manifest.distance_metric);
+  manifest_ = std::move(manifest);
+  manifest_etag_ = std::move(etag);
+}
+
+uint32_t Namespace::Dimensions() const {
+  // Lock-free: a query must not wait while a writer holds manifest_mu_ across a
+  // compare-and-swap round trip to object storage.
+  const uint32_t dims = manifest_dims_.load();
+  return dims != 0 ? dims : applied_dims_.load();
 }
 
 Status Namespace::CheckRequest(const WriteRequest& request, std::optional<uint32_t>* dims_to_fix) {
   DistanceMetric metric;
   uint32_t dims;
-  {
-    std::lock_guard<std::mutex> lock(manifest_mu_);
-    metric = manifest_.distance_metric;
-  }
+  metric = metric_.load();
   dims = Dimensions();
   if (request.distance_metric && *request.distance_metric != metric) {
     return Status::InvalidArgument("distance_metric: namespace '" + name_ + "' uses " +
@@ -522,10 +524,7 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
   if (request.consistency == Consistency::kStrong) VECPUFF_RETURN_IF_ERROR(CatchUp());
   DistanceMetric metric;
   uint32_t dims;
-  {
-    std::lock_guard<std::mutex> lock(manifest_mu_);
-    metric = manifest_.distance_metric;
-  }
+  metric = metric_.load();
   dims = Dimensions();
   QueryResult result;
   if (dims == 0) return result;  // no vector written yet
@@ -582,8 +581,8 @@ Result<NamespaceMetadata> Namespace::Metadata(Consistency consistency) {
   md.name = name_;
   {
     std::lock_guard<std::mutex> lock(manifest_mu_);
-    md.dimensions = manifest_.dimensions != 0 ? manifest_.dimensions : applied_dims_.load();
-    md.distance_metric = manifest_.distance_metric;
+    md.dimensions = Dimensions();
+    md.distance_metric = metric_.load();
     md.created_at_ms = manifest_.created_at_ms;
     md.updated_at_ms = manifest_.updated_at_ms;
   }

@@ -97,7 +97,9 @@ class Namespace {
   Status FixDimensions(uint32_t dims);
   // The namespace's dimensions: from the manifest, or from the applied log when our copy of
   // the manifest predates the first vector. 0 if no vector was ever written.
-  uint32_t Dimensions();
+  uint32_t Dimensions() const;
+  // REQUIRES: manifest_mu_ held. Replaces the cached manifest and its lock-free copies.
+  void SetManifestLocked(Manifest manifest, std::string etag);
   Status CheckRequest(const WriteRequest& request, std::optional<uint32_t>* dims_to_fix);
   Result<WriteResult> Commit(WalRequest request, size_t bytes, size_t rows);
   // Writes `batch` as one WAL entry and applies it; sets each writer's status and result.
@@ -142,6 +144,9 @@ class Namespace {
   std::mutex manifest_mu_;
   Manifest manifest_;
   std::string manifest_etag_;
+  // Copies of manifest_'s fields that requests read without taking manifest_mu_.
+  std::atomic<uint32_t> manifest_dims_{0};
+  std::atomic<DistanceMetric> metric_{DistanceMetric::kCosineDistance};
 
   std::shared_mutex state_mu_;
   std::unordered_map<std::string, Document> docs_;
