@@ -2,36 +2,14 @@
 
 #include <cmath>
 
+#include "index/distance_kernels.h"
+
 namespace vecpuff {
 
-float DotProduct(const float* a, const float* b, size_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  }
-  float sum = 0;
-  for (; i < n; ++i) sum += a[i] * b[i];
-  for (float x : acc) sum += x;
-  return sum;
-}
+float DotProduct(const float* a, const float* b, size_t n) { return BestKernels().dot(a, b, n); }
 
 float SquaredL2(const float* a, const float* b, size_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) {
-      float d = a[i + j] - b[i + j];
-      acc[j] += d * d;
-    }
-  }
-  float sum = 0;
-  for (; i < n; ++i) {
-    float d = a[i] - b[i];
-    sum += d * d;
-  }
-  for (float x : acc) sum += x;
-  return sum;
+  return BestKernels().squared_l2(a, b, n);
 }
 
 namespace {

@@ -1,6 +1,5 @@
-// Distance kernels for the exact scan. Plain loops with independent accumulators so the
-// compiler vectorizes them without -ffast-math; the SIMD kernels with run-time dispatch
-// arrive with the ANN index.
+// Distances for the exact scan, on the SIMD kernels chosen at run time
+// (index/distance_kernels.h), with the metric's edge cases (zero vectors, overflow) handled.
 //
 // Thread safety: pure functions.
 #pragma once

@@ -1,0 +1,20 @@
+// The per-level kernel functions behind distance_kernels.h. Each is defined in its own file,
+// compiled with that level's target flags (src/index/CMakeLists.txt); only
+// distance_kernels.cc calls them, after checking the CPU supports the level.
+#pragma once
+
+#include <cstddef>
+
+namespace vecpuff::internal {
+
+float DotScalar(const float* a, const float* b, size_t n);
+float SquaredL2Scalar(const float* a, const float* b, size_t n);
+
+#if defined(__x86_64__)
+float DotAvx2(const float* a, const float* b, size_t n);
+float SquaredL2Avx2(const float* a, const float* b, size_t n);
+float DotAvx512(const float* a, const float* b, size_t n);
+float SquaredL2Avx512(const float* a, const float* b, size_t n);
+#endif
+
+}  // namespace vecpuff::internal
