@@ -65,8 +65,11 @@ Database::Database(ObjectStore* store, DbOptions options)
 
 Database::~Database() = default;
 
-Status Database::CheckWriteLimits(const WriteRequest& r) const {
+Result<size_t> Database::CheckWriteLimits(const WriteRequest& r) const {
   const DbOptions& o = options_;
+  // The request's approximate size as a WAL entry, from the sizes the checks compute anyway:
+  // group commit bounds batches by it (a few bytes of framing per op are counted as 16).
+  size_t entry_bytes = 0;
   size_t rows = r.upsert_rows.size() + r.patch_rows.size() + r.deletes.size();
   if (rows == 0) {
     return Status::InvalidArgument("write request has no upsert_rows, patch_rows or deletes");
@@ -89,6 +92,7 @@ Status Database::CheckWriteLimits(const WriteRequest& r) const {
     }
     VECPUFF_ASSIGN_OR_RETURN(size_t attr_bytes, CheckAttributes(path, row.attributes, o));
     size_t doc_bytes = row.id.size() + row.vector.size() * sizeof(float) + attr_bytes;
+    entry_bytes += doc_bytes + 16;
     if (doc_bytes > o.max_document_bytes) {
       return Status::InvalidArgument(path + ": document is " + std::to_string(doc_bytes) +
                                      " bytes; the limit is " +
@@ -111,6 +115,7 @@ Status Database::CheckWriteLimits(const WriteRequest& r) const {
     const std::string path = "patch_rows[" + std::to_string(i) + "]";
     VECPUFF_RETURN_IF_ERROR(CheckId(path + ".id", row.id, o));
     VECPUFF_ASSIGN_OR_RETURN(size_t attr_bytes, CheckAttributes(path, row.attributes, o));
+    entry_bytes += row.id.size() + attr_bytes + 16;
     if (row.id.size() + attr_bytes > o.max_document_bytes) {
       return Status::InvalidArgument(path + ": patch is larger than max_document_bytes (" +
                                      std::to_string(o.max_document_bytes) + ")");
@@ -118,8 +123,9 @@ Status Database::CheckWriteLimits(const WriteRequest& r) const {
   }
   for (size_t i = 0; i < r.deletes.size(); ++i) {
     VECPUFF_RETURN_IF_ERROR(CheckId("deletes[" + std::to_string(i) + "]", r.deletes[i], o));
+    entry_bytes += r.deletes[i].size() + 8;
   }
-  return Status::OK();
+  return entry_bytes;
 }
 
 Result<std::shared_ptr<Namespace>> Database::OpenNamespace(
@@ -144,11 +150,11 @@ Result<std::shared_ptr<Namespace>> Database::OpenNamespace(
 
 Result<WriteResult> Database::Write(const std::string& ns, WriteRequest request) {
   VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
-  VECPUFF_RETURN_IF_ERROR(CheckWriteLimits(request));
+  VECPUFF_ASSIGN_OR_RETURN(size_t entry_bytes, CheckWriteLimits(request));
   VECPUFF_ASSIGN_OR_RETURN(
       std::shared_ptr<Namespace> n,
       OpenNamespace(ns, request.distance_metric.value_or(DistanceMetric::kCosineDistance)));
-  return n->Write(std::move(request));
+  return n->Write(std::move(request), entry_bytes);
 }
 
 Result<QueryResult> Database::Query(const std::string& ns, const QueryRequest& request) {

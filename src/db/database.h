@@ -51,7 +51,8 @@ class Database {
   const DbOptions& options() const { return options_; }
 
  private:
-  Status CheckWriteLimits(const WriteRequest& request) const;
+  // OK: the request's approximate size as a WAL entry (for group commit's batch limit).
+  Result<size_t> CheckWriteLimits(const WriteRequest& request) const;
   // The namespace, opened (created with `create_metric` if given and absent).
   Result<std::shared_ptr<Namespace>> OpenNamespace(const std::string& ns,
                                                    std::optional<DistanceMetric> create_metric);

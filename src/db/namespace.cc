@@ -189,7 +189,7 @@ Status Namespace::CheckRequest(const WriteRequest& request, std::optional<uint32
   return Status::OK();
 }
 
-Result<WriteResult> Namespace::Write(WriteRequest request) {
+Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
   std::optional<uint32_t> dims_to_fix;
   VECPUFF_RETURN_IF_ERROR(CheckRequest(request, &dims_to_fix));
   if (dims_to_fix) {
@@ -201,17 +201,10 @@ Result<WriteResult> Namespace::Write(WriteRequest request) {
   }
 
   WalRequest wal;
-  size_t bytes = 0;
   wal.ops.reserve(request.upsert_rows.size() + request.patch_rows.size() + request.deletes.size());
-  // `bytes` approximates the entry's size, so that max_batch_bytes bounds WAL objects.
-  auto attribute_bytes = [](const nlohmann::json& attributes) -> size_t {
-    return attributes.empty() ? 0 : attributes.dump().size();
-  };
   for (UpsertRow& row : request.upsert_rows) {
     WalOp op;
     op.type = WalOpType::kUpsert;
-    bytes +=
-        row.id.size() + row.vector.size() * sizeof(float) + attribute_bytes(row.attributes) + 16;
     op.id = std::move(row.id);
     op.vector = std::move(row.vector);
     op.attributes = std::move(row.attributes);
@@ -220,7 +213,6 @@ Result<WriteResult> Namespace::Write(WriteRequest request) {
   for (PatchRow& row : request.patch_rows) {
     WalOp op;
     op.type = WalOpType::kPatch;
-    bytes += row.id.size() + attribute_bytes(row.attributes) + 16;
     op.id = std::move(row.id);
     op.attributes = std::move(row.attributes);
     wal.ops.push_back(std::move(op));
@@ -228,12 +220,11 @@ Result<WriteResult> Namespace::Write(WriteRequest request) {
   for (std::string& id : request.deletes) {
     WalOp op;
     op.type = WalOpType::kDelete;
-    bytes += id.size() + 8;
     op.id = std::move(id);
     wal.ops.push_back(std::move(op));
   }
   size_t rows = wal.ops.size();
-  return Commit(std::move(wal), bytes, rows);
+  return Commit(std::move(wal), entry_bytes, rows);
 }
 
 Result<WriteResult> Namespace::Commit(WalRequest request, size_t bytes, size_t rows) {

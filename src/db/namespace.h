@@ -62,7 +62,9 @@ class Namespace {
   // Applies `request` durably. InvalidArgument if it does not fit the namespace (metric,
   // dimensions); Unavailable/IOError if the WAL could not be written (then nothing of the
   // request is applied). REQUIRES: Open() succeeded; the request passed the limit checks.
-  Result<WriteResult> Write(WriteRequest request);
+  // `entry_bytes` is the request's approximate size as a WAL entry (ids, vectors, serialized
+  // attributes), as Database's limit checks compute it; it bounds group-commit batches.
+  Result<WriteResult> Write(WriteRequest request, size_t entry_bytes);
 
   // Exact top-k scan. REQUIRES: Open() succeeded.
   Result<QueryResult> Query(const QueryRequest& request);
