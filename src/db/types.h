@@ -51,6 +51,12 @@ struct QueryRequest {
   bool include_vectors = true;
   bool include_attributes = true;
   Consistency consistency = Consistency::kStrong;
+  // Search effort: how many posting lists (nearest centroids) the ANN search scans at most.
+  // 0 means the namespace default (ann_probes). More probes raise recall and cost time
+  // linearly; data not yet indexed is always scanned exhaustively whatever the value.
+  uint32_t probes = 0;
+  // Skip the index and scan every document exactly (for ground truth and debugging).
+  bool exact = false;
 };
 
 struct QueryHit {

@@ -1,0 +1,2 @@
+// Placeholder so the library builds until the implementation lands.
+#include "cache/caching_store.h"

@@ -1,0 +1,65 @@
+// SQ8: 8-bit scalar quantization of float vectors for the posting scan, and the integer
+// distance kernels that scan it (scalar reference, AVX2, AVX-512BW; chosen at run time like
+// distance_kernels.h, capped by VECPUFF_SIMD).
+//
+// Encoding: code_i = clamp(round((x_i - offset_i) / scale), 0, 255), with a per-dimension
+// offset and ONE scale shared by all dimensions. Because the scale is shared, the squared L2
+// distance between two encoded vectors, times scale^2, approximates the squared L2 distance
+// of the originals (exactly so for data that is already on an integer grid, such as uint8
+// pixels), and the kernel can stay in integer arithmetic. The query is encoded with the
+// same parameters (clamped), so a scan is u8-vs-u8.
+//
+// Thread safety: pure functions; Sq8KernelsBest() is safe to call from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "index/distance_kernels.h"
+
+namespace vecpuff {
+
+struct Sq8Params {
+  std::vector<float> offset;  // per dimension: the value encoded as 0
+  float scale = 1;            // > 0: the value step of one code unit, in every dimension
+
+  size_t dims() const { return offset.size(); }
+  bool operator==(const Sq8Params&) const = default;
+};
+
+// Parameters covering `n` vectors of `dims` floats (row-major): offset_i = min over the rows
+// of dimension i, scale = max over i of (max_i - min_i) / 255 (1 if every range is 0). Rows
+// with a non-finite value are skipped. REQUIRES: dims > 0.
+Sq8Params TrainSq8(const float* data, size_t n, size_t dims);
+
+// Encodes one vector of params.dims() floats into params.dims() codes. Values outside the
+// trained range are clamped; NaN encodes as 0.
+void EncodeSq8(const Sq8Params& params, const float* x, uint8_t* codes);
+
+// Bytes of the serialized params; and the round trip. Decode returns Corruption for bad
+// input (wrong length, non-positive or non-finite scale, non-finite offsets).
+std::string SerializeSq8Params(const Sq8Params& params);
+Result<Sq8Params> DeserializeSq8Params(std::string_view bytes);
+
+struct Sq8Kernels {
+  SimdLevel level;
+  // Sum over i < n of (a_i - b_i)^2. Exact (no rounding): n * 255^2 must fit in uint32,
+  // i.e. n <= 66051.
+  uint32_t (*squared_l2)(const uint8_t* a, const uint8_t* b, size_t n);
+  // out[j] = squared_l2(query, codes + j * stride, n) for j < count. stride >= n. The
+  // batched form lets the implementation prefetch and unroll across rows.
+  void (*squared_l2_batch)(const uint8_t* query, const uint8_t* codes, size_t count, size_t n,
+                           size_t stride, uint32_t* out);
+};
+
+// The SQ8 kernels of `level` (AVX-512 needs AVX-512BW). REQUIRES: level is supported
+// (Sq8SupportedLevels()).
+std::vector<SimdLevel> Sq8SupportedLevels();
+const Sq8Kernels& Sq8KernelsFor(SimdLevel level);
+const Sq8Kernels& Sq8KernelsBest();
+
+}  // namespace vecpuff
