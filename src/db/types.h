@@ -78,6 +78,11 @@ struct NamespaceMetadata {
   std::string index_status;  // "up_to_date" or "updating"
   uint64_t indexed_row_count = 0;
   uint64_t unindexed_bytes = 0;
+  // Write amplification of indexing: bytes of index objects written, and bytes of new
+  // vector data (4 bytes a dimension per upserted row) those writes indexed, since the
+  // namespace was created. Their ratio is the write amplification.
+  uint64_t index_bytes_written = 0;
+  uint64_t index_input_bytes = 0;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
 };
