@@ -33,7 +33,8 @@ struct Sq8Params {
 
 // Parameters covering `n` vectors of `dims` floats (row-major): offset_i = min over the rows
 // of dimension i, scale = max over i of (max_i - min_i) / 255 (1 if every range is 0). Rows
-// with a non-finite value are skipped. REQUIRES: dims > 0.
+// with a non-finite value are skipped; with no usable row, offsets are 0 and scale is 1.
+// REQUIRES: dims > 0.
 Sq8Params TrainSq8(const float* data, size_t n, size_t dims);
 
 // Encodes one vector of params.dims() floats into params.dims() codes. Values outside the
@@ -41,7 +42,8 @@ Sq8Params TrainSq8(const float* data, size_t n, size_t dims);
 void EncodeSq8(const Sq8Params& params, const float* x, uint8_t* codes);
 
 // Bytes of the serialized params; and the round trip. Decode returns Corruption for bad
-// input (wrong length, non-positive or non-finite scale, non-finite offsets).
+// input (unknown format version, zero dims, wrong length, non-positive or non-finite scale,
+// non-finite offsets). The layout is in sq8.cc and is stored in index objects.
 std::string SerializeSq8Params(const Sq8Params& params);
 Result<Sq8Params> DeserializeSq8Params(std::string_view bytes);
 
