@@ -33,4 +33,18 @@ inline std::string WalKey(std::string_view prefix, std::string_view ns, uint64_t
   return WalPrefix(prefix, ns) + buf;
 }
 
+// Index objects (docs/segment_format.md): immutable, created once, never modified. `gen` is
+// the generation the writing compactor meant to commit and `writer` its process id, so two
+// compactors racing for one generation never write the same key.
+inline std::string IndexPrefix(std::string_view prefix, std::string_view ns) {
+  return NamespaceRoot(prefix, ns) + "index/";
+}
+inline std::string IndexObjectKey(std::string_view prefix, std::string_view ns, uint64_t gen,
+                                  uint64_t writer, std::string_view name) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%020llu-%016llx/", static_cast<unsigned long long>(gen),
+                static_cast<unsigned long long>(writer));
+  return IndexPrefix(prefix, ns) + buf + std::string(name);
+}
+
 }  // namespace vecpuff

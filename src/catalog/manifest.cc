@@ -32,6 +32,21 @@ std::string EncodeManifest(const Manifest& m) {
       {"updated_at_ms", m.updated_at_ms},
       {"wal_next_seq_hint", m.wal_next_seq_hint},
   };
+  if (m.index.generation > 0) {
+    nlohmann::json retired = nlohmann::json::array();
+    for (const auto& r : m.index.retired) {
+      retired.push_back({{"key", r.key}, {"retired_at_ms", r.retired_at_ms}});
+    }
+    body["index"] = {
+        {"generation", m.index.generation},
+        {"indexed_through_seq", m.index.indexed_through_seq},
+        {"metas", m.index.metas},
+        {"retired", retired},
+        {"live_rows", m.index.live_rows},
+        {"bytes_written", m.index.bytes_written},
+        {"input_bytes", m.index.input_bytes},
+    };
+  }
   std::string text = body.dump();
   std::string out;
   PutFixed32(&out, kManifestMagic);
@@ -51,7 +66,7 @@ Result<Manifest> DecodeManifest(std::string_view object) {
     return Status::Corruption("not a manifest (bad magic)");
   }
   uint16_t version = DecodeFixed16(object.data() + 4);
-  if (version != kManifestFormatVersion) {
+  if (version != 1 && version != kManifestFormatVersion) {
     return Status::Corruption("unsupported manifest format version " + std::to_string(version));
   }
   uint64_t size = DecodeFixed64(object.data() + 8);
@@ -91,6 +106,41 @@ Result<Manifest> DecodeManifest(std::string_view object) {
   m.updated_at_ms = updated->get<int64_t>();
   m.wal_next_seq_hint = hint->get<uint64_t>();
   if (m.wal_next_seq_hint == 0) return Status::Corruption("manifest WAL hint is 0");
+  if (const nlohmann::json* index = field("index")) {
+    if (version < 2) return Status::Corruption("manifest version 1 cannot have an index");
+    Status bad = Status::Corruption("manifest index is missing a field or has a wrong type");
+    if (!index->is_object()) return bad;
+    auto u64 = [&](const char* name, uint64_t* out) {
+      auto it = index->find(name);
+      if (it == index->end() || !it->is_number_unsigned()) return false;
+      *out = it->get<uint64_t>();
+      return true;
+    };
+    ManifestIndex& ix = m.index;
+    if (!u64("generation", &ix.generation) ||
+        !u64("indexed_through_seq", &ix.indexed_through_seq) || !u64("live_rows", &ix.live_rows) ||
+        !u64("bytes_written", &ix.bytes_written) || !u64("input_bytes", &ix.input_bytes) ||
+        ix.generation == 0) {
+      return bad;
+    }
+    auto metas = index->find("metas");
+    auto retired = index->find("retired");
+    if (metas == index->end() || !metas->is_array() || metas->empty() || retired == index->end() ||
+        !retired->is_array()) {
+      return bad;
+    }
+    for (const auto& k : *metas) {
+      if (!k.is_string()) return bad;
+      ix.metas.push_back(k.get<std::string>());
+    }
+    for (const auto& r : *retired) {
+      if (!r.is_object() || !r.contains("key") || !r["key"].is_string() ||
+          !r.contains("retired_at_ms") || !r["retired_at_ms"].is_number_integer()) {
+        return bad;
+      }
+      ix.retired.push_back({r["key"].get<std::string>(), r["retired_at_ms"].get<int64_t>()});
+    }
+  }
   return m;
 }
 

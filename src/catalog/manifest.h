@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -25,6 +26,25 @@ enum class DistanceMetric {
 std::string_view DistanceMetricName(DistanceMetric metric);
 std::optional<DistanceMetric> ParseDistanceMetric(std::string_view name);
 
+// The committed ANN index of a namespace (docs/index.md, docs/segment_format.md). Changed only
+// by a compactor, by compare-and-swap on the whole manifest, so one commit wins per
+// generation even with several server processes.
+struct ManifestIndex {
+  struct Retired {
+    std::string key;
+    int64_t retired_at_ms = 0;  // deletable once this is older than the GC grace period
+    bool operator==(const Retired&) const = default;
+  };
+  uint64_t generation = 0;           // 0: no index yet; +1 per commit
+  uint64_t indexed_through_seq = 0;  // every WAL entry with seq <= this is in the index
+  std::vector<std::string> metas;    // index meta objects to fold in order: a base, then deltas
+  std::vector<Retired> retired;      // objects no longer referenced, awaiting deletion
+  uint64_t live_rows = 0;            // documents in the index
+  uint64_t bytes_written = 0;        // index object bytes written, all commits
+  uint64_t input_bytes = 0;          // new vector bytes indexed, all commits
+  bool operator==(const ManifestIndex&) const = default;
+};
+
 struct Manifest {
   std::string namespace_name;
   DistanceMetric distance_metric = DistanceMetric::kCosineDistance;
@@ -34,10 +54,12 @@ struct Manifest {
   // Every WAL entry with seq < wal_next_seq_hint is known to exist. A hint only: the log
   // may extend further; readers find its end by probing. 1 for an empty log.
   uint64_t wal_next_seq_hint = 1;
+  ManifestIndex index;
 };
 
 constexpr uint32_t kManifestMagic = 0x464D5056;  // "VPMF" little-endian. Never change.
-constexpr uint16_t kManifestFormatVersion = 1;
+// Version 2 added the optional "index" object; version 1 manifests are still read.
+constexpr uint16_t kManifestFormatVersion = 2;
 constexpr size_t kManifestHeaderSize = 24;
 
 std::string EncodeManifest(const Manifest& manifest);

@@ -1,5 +1,8 @@
 #include "db/database.h"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
 #include <cmath>
 
 #include "catalog/layout.h"
@@ -61,9 +64,45 @@ Status ValidateNamespaceName(std::string_view name) {
 }
 
 Database::Database(ObjectStore* store, DbOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), options_(std::move(options)), posting_cache_(options_.posting_cache_bytes) {
+  if (options_.compactor_enabled) compactor_ = std::thread([this] { CompactorLoop(); });
+}
 
-Database::~Database() = default;
+Database::~Database() {
+  {
+    std::lock_guard<std::mutex> lock(compactor_mu_);
+    stopping_ = true;
+  }
+  compactor_cv_.notify_all();
+  if (compactor_.joinable()) compactor_.join();
+}
+
+void Database::CompactorLoop() {
+  std::unique_lock<std::mutex> lock(compactor_mu_);
+  while (!stopping_) {
+    compactor_cv_.wait_for(lock, std::chrono::milliseconds(options_.compactor_interval_ms),
+                           [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    std::vector<std::shared_ptr<Namespace>> open;
+    {
+      std::lock_guard<std::mutex> ns_lock(mu_);
+      for (const auto& [name, ns] : namespaces_) {
+        if (ns->is_open()) open.push_back(ns);
+      }
+    }
+    for (const auto& ns : open) {
+      Status s = ns->Compact(/*force=*/false);
+      if (!s.ok()) spdlog::warn("namespace '{}': compaction failed: {}", ns->name(), s.ToString());
+    }
+    lock.lock();
+  }
+}
+
+Status Database::Compact(const std::string& ns, bool force) {
+  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<Namespace> n, OpenNamespace(ns, std::nullopt));
+  return n->Compact(force);
+}
 
 Result<size_t> Database::CheckWriteLimits(const WriteRequest& r) const {
   const DbOptions& o = options_;
@@ -134,7 +173,10 @@ Result<std::shared_ptr<Namespace>> Database::OpenNamespace(
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto& slot = namespaces_[ns];
-    if (!slot) slot = std::make_shared<Namespace>(store_, &options_, ns);
+    if (!slot) {
+      slot = std::make_shared<Namespace>(store_, &options_, ns);
+      slot->posting_cache_ = &posting_cache_;
+    }
     n = slot;
   }
   Status s = n->Open(create_metric);

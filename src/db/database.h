@@ -6,10 +6,12 @@
 // (db/namespace.h) keep them consistent.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -45,10 +47,19 @@ class Database {
   Result<NamespaceMetadata> Metadata(const std::string& ns,
                                      Consistency consistency = Consistency::kStrong);
 
+  // Runs a compactor pass on the namespace now (tests, benchmarks, admin): with `force`, the
+  // tail is indexed even if no trigger is met. NotFound if the namespace does not exist.
+  Status Compact(const std::string& ns, bool force = true);
+
   // Every namespace in the store (including ones other processes created), ascending.
   Result<std::vector<std::string>> ListNamespaces();
 
   const DbOptions& options() const { return options_; }
+
+  // The opened namespace itself, for tests that set its hooks. NotFound if absent.
+  Result<std::shared_ptr<Namespace>> TestOnlyNamespace(const std::string& ns) {
+    return OpenNamespace(ns, std::nullopt);
+  }
 
  private:
   // OK: the request's approximate size as a WAL entry (for group commit's batch limit).
@@ -57,11 +68,19 @@ class Database {
   Result<std::shared_ptr<Namespace>> OpenNamespace(const std::string& ns,
                                                    std::optional<DistanceMetric> create_metric);
 
+  void CompactorLoop();
+
   ObjectStore* const store_;
   const DbOptions options_;
+  PostingCache posting_cache_;
 
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Namespace>> namespaces_;
+
+  std::mutex compactor_mu_;
+  std::condition_variable compactor_cv_;
+  bool stopping_ = false;
+  std::thread compactor_;  // runs CompactorLoop if options_.compactor_enabled
 };
 
 }  // namespace vecpuff

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "index/ivf_index.h"
+
 namespace vecpuff {
 
 struct DbOptions {
@@ -28,6 +30,27 @@ struct DbOptions {
   int64_t batch_window_ms = 5;
   size_t max_batch_bytes = 64 * 1024 * 1024;
   size_t max_batch_rows = 200000;
+
+  // Indexing: the background compactor folds the WAL tail into the ANN index once the tail
+  // holds index_trigger_bytes or index_trigger_rows, or its oldest write is index_max_age_ms
+  // old ([indexing] in config.toml). Writes fail with ResourceExhausted while the tail exceeds
+  // max_unindexed_bytes.
+  bool compactor_enabled = true;
+  int64_t compactor_interval_ms = 1000;
+  size_t index_trigger_bytes = 64u << 20;
+  size_t index_trigger_rows = 50000;
+  int64_t index_max_age_ms = 60000;
+  size_t max_unindexed_bytes = size_t{2} << 30;
+  // Objects a commit stops referencing are deleted this long after (queries that started
+  // before may still read them). Objects no manifest ever referenced (a compactor that lost a
+  // race or died) are deleted once older than orphan_min_age_ms.
+  int64_t gc_grace_ms = 600000;
+  int64_t orphan_min_age_ms = 3600000;
+  IndexTuning index_tuning;
+  // Default query effort: postings scanned (QueryRequest::probes).
+  uint32_t default_probes = 16;
+  // Decoded posting lists kept in memory, in bytes (shared by all namespaces).
+  size_t posting_cache_bytes = 256u << 20;
 };
 
 }  // namespace vecpuff

@@ -5,13 +5,16 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <limits>
 #include <queue>
 #include <random>
+#include <thread>
+#include <unordered_set>
 
 #include "catalog/layout.h"
 #include "common/clock.h"
-#include "db/distance.h"
+#include "index/distance.h"
 
 namespace vecpuff {
 namespace {
@@ -27,8 +30,7 @@ constexpr uint64_t kManifestHintInterval = 64;
 
 // Replay fetches WAL entries this many at a time, with this many requests in flight: enough
 // to hide object-storage latency, bounded so a long log does not sit in memory at once.
-constexpr size_t kReplayWindow = 256;
-constexpr size_t kReplayConcurrency = 16;
+constexpr size_t kReplayWindow = 128;
 
 std::string DimsMessage(std::string_view path, uint32_t expected, size_t got) {
   return std::string(path) + ": expected " + std::to_string(expected) + " dimensions, got " +
@@ -51,20 +53,47 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
   if (open_.load(std::memory_order_acquire)) return Status::OK();
   std::lock_guard<std::mutex> open_lock(open_mu_);
   if (open_.load(std::memory_order_relaxed)) return Status::OK();
+  // Round trip 1: the manifest.
   VECPUFF_RETURN_IF_ERROR(LoadManifest(create_metric));
+  Manifest m;
+  {
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    m = manifest_;
+  }
   {
     std::lock_guard<std::mutex> log_lock(log_mu_);
+    // Round trip 2: the index metas and the WAL past the index, concurrently.
+    std::future<Result<std::unique_ptr<IndexState>>> index;
+    if (m.index.generation > 0) {
+      index = std::async(std::launch::async, [this, &m] { return LoadIndex(m.index); });
+    }
     // A previous Open may have failed halfway through the replay (storage trouble): start
     // over from an empty state rather than replay on top of part of the log.
     {
       std::unique_lock<std::shared_mutex> state_lock(state_mu_);
-      docs_.clear();
+      tail_.clear();
+      tail_masked_.clear();
+      tail_entries_.clear();
+      tail_bytes_ = 0;
+      tail_oldest_ms_ = 0;
       last_commit_ms_ = 0;
-      wal_bytes_ = 0;
       applied_dims_.store(0);
-      next_seq_.store(1);
+      index_ = std::make_unique<IndexState>();
+      index_through_seq_ = m.index.indexed_through_seq;
+      index_generation_.store(0);
+      next_seq_.store(m.index.indexed_through_seq + 1);
     }
-    VECPUFF_RETURN_IF_ERROR(ReplayLocked());
+    Status replay = ReplayLocked(m.wal_next_seq_hint);
+    if (index.valid()) {
+      auto loaded = index.get();
+      VECPUFF_RETURN_IF_ERROR(loaded.status());
+      std::unique_lock<std::shared_mutex> state_lock(state_mu_);
+      index_ = std::move(*loaded);
+      index_generation_.store(m.index.generation);
+      ++epoch_;
+      if (index_->dims() != 0) applied_dims_.store(index_->dims());
+    }
+    VECPUFF_RETURN_IF_ERROR(replay);
   }
   open_.store(true, std::memory_order_release);
   return Status::OK();
@@ -190,6 +219,15 @@ Status Namespace::CheckRequest(const WriteRequest& request, std::optional<uint32
 }
 
 Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    if (tail_bytes_ > options_->max_unindexed_bytes) {
+      return Status::ResourceExhausted(
+          "namespace '" + name_ + "' has " + std::to_string(tail_bytes_) +
+          " unindexed bytes, over the limit of " + std::to_string(options_->max_unindexed_bytes) +
+          "; retry once indexing catches up");
+    }
+  }
   std::optional<uint32_t> dims_to_fix;
   VECPUFF_RETURN_IF_ERROR(CheckRequest(request, &dims_to_fix));
   if (dims_to_fix) {
@@ -390,6 +428,12 @@ Namespace::PutOutcome Namespace::ResolveFailedPutLocked(uint64_t seq, const std:
   return got->data == object ? PutOutcome::kOurs : PutOutcome::kOther;
 }
 
+bool Namespace::ExistsLocked(const std::string& id) const {
+  auto it = tail_.find(id);
+  if (it != tail_.end()) return it->second->kind != TailDoc::Kind::kDelete;
+  return index_->Docno(id).has_value();
+}
+
 void Namespace::ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
                                  std::vector<WriteResult>* results) {
   std::unique_lock<std::shared_mutex> lock(state_mu_);
@@ -404,62 +448,84 @@ void Namespace::ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
           if (!op.vector.empty() && applied_dims_.load() == 0) {
             applied_dims_.store(static_cast<uint32_t>(op.vector.size()));
           }
-          Document& doc = docs_[op.id];
-          doc.vector = op.vector;
-          doc.norm = Norm(doc.vector.data(), doc.vector.size());
-          doc.attributes = op.attributes;
+          auto doc = std::make_shared<TailDoc>();
+          doc->kind = TailDoc::Kind::kUpsert;
+          doc->seq = entry.seq;
+          doc->vector = op.vector;
+          doc->norm = Norm(doc->vector.data(), doc->vector.size());
+          doc->attributes = op.attributes;
+          tail_[op.id] = std::move(doc);
+          if (auto docno = index_->Docno(op.id)) tail_masked_.insert(*docno);
           ++counts.upserted_count;
           break;
         }
         case WalOpType::kPatch: {
-          auto it = docs_.find(op.id);
-          if (it == docs_.end()) break;  // a patch to a missing document is ignored
-          for (const auto& [key, value] : op.attributes.items()) {
-            it->second.attributes[key] = value;
+          if (!ExistsLocked(op.id)) break;  // a patch to a missing document is ignored
+          auto it = tail_.find(op.id);
+          auto doc = it != tail_.end() ? std::make_shared<TailDoc>(*it->second)
+                                       : std::make_shared<TailDoc>();
+          if (it == tail_.end()) {
+            doc->kind = TailDoc::Kind::kPatch;
+            doc->attributes = nlohmann::json::object();
           }
+          doc->seq = entry.seq;
+          for (const auto& [key, value] : op.attributes.items()) doc->attributes[key] = value;
+          tail_[op.id] = std::move(doc);
           ++counts.patched_count;
           break;
         }
-        case WalOpType::kDelete:
-          counts.deleted_count += docs_.erase(op.id);
+        case WalOpType::kDelete: {
+          if (!ExistsLocked(op.id)) break;
+          auto doc = std::make_shared<TailDoc>();
+          doc->kind = TailDoc::Kind::kDelete;
+          doc->seq = entry.seq;
+          tail_[op.id] = std::move(doc);
+          if (auto docno = index_->Docno(op.id)) tail_masked_.insert(*docno);
+          ++counts.deleted_count;
           break;
+        }
       }
     }
   }
   last_commit_ms_ = std::max(last_commit_ms_, entry.commit_time_ms);
-  wal_bytes_ += object_bytes;
+  if (tail_entries_.empty()) tail_oldest_ms_ = entry.commit_time_ms;
+  tail_entries_.emplace_back(entry.seq, object_bytes);
+  tail_bytes_ += object_bytes;
   next_seq_.store(entry.seq + 1);
 }
 
-Status Namespace::ReplayLocked() {
-  // A listing finds the whole log in one request per 1000 entries; entries are then fetched
-  // concurrently, a window at a time, and applied in order. The log is dense from 1, so a
-  // gap means an entry was lost: Corruption.
-  VECPUFF_ASSIGN_OR_RETURN(std::vector<ObjectMeta> listed,
-                           ListAll(store_, WalPrefix(options_->key_prefix, name_)));
-  std::vector<std::string> keys;
-  keys.reserve(listed.size());
-  for (size_t i = 0; i < listed.size(); ++i) {
-    const uint64_t seq = next_seq_.load() + i;
-    std::string expected = WalKey(options_->key_prefix, name_, seq);
-    if (listed[i].key != expected) {
-      return Status::Corruption("WAL of namespace '" + name_ + "' has " + listed[i].key +
-                                " where " + expected + " was expected");
+Status Namespace::ReplayLocked(uint64_t hint) {
+  // Every entry below the manifest's hint exists, and writers keep the hint within
+  // kManifestHintInterval of the end: fetch from next_seq_ to hint + that interval in one
+  // parallel round (a window at a time, so a long tail does not sit in memory at once), and
+  // apply entries in order up to the first absent one. The log is dense, so an absent entry
+  // below the hint means one was lost: Corruption.
+  const uint64_t first = next_seq_.load();
+  const uint64_t last = std::max(first, hint) + kManifestHintInterval;
+  for (uint64_t begin = first; begin <= last; begin += kReplayWindow) {
+    const uint64_t end = std::min(last + 1, begin + kReplayWindow);
+    std::vector<std::string> window;
+    for (uint64_t seq = begin; seq < end; ++seq) {
+      window.push_back(WalKey(options_->key_prefix, name_, seq));
     }
-    keys.push_back(std::move(expected));
-  }
-  for (size_t begin = 0; begin < keys.size(); begin += kReplayWindow) {
-    const size_t end = std::min(keys.size(), begin + kReplayWindow);
-    std::vector<std::string> window(keys.begin() + begin, keys.begin() + end);
-    std::vector<Result<GetResult>> objects = ParallelGet(store_, window, kReplayConcurrency);
+    // All of a window at once: one round trip, not window / concurrency of them.
+    std::vector<Result<GetResult>> objects = ParallelGet(store_, window, window.size());
     for (size_t i = 0; i < objects.size(); ++i) {
+      const uint64_t seq = begin + i;
+      if (objects[i].status().IsNotFound()) {
+        if (seq < hint) {
+          return Status::Corruption("WAL of namespace '" + name_ + "' is missing " + window[i] +
+                                    " below its manifest hint " + std::to_string(hint));
+        }
+        return Status::OK();
+      }
       if (!objects[i].ok()) return objects[i].status().WithContext("reading " + window[i]);
-      VECPUFF_ASSIGN_OR_RETURN(WalEntry entry, DecodeWalEntry(objects[i]->data, next_seq_.load()));
+      VECPUFF_ASSIGN_OR_RETURN(WalEntry entry, DecodeWalEntry(objects[i]->data, seq));
       std::vector<WriteResult> ignored;
       ApplyEntryLocked(entry, objects[i]->data.size(), &ignored);
     }
   }
-  // Entries written after the listing are picked up by probing.
+  // The whole window existed: the hint lags; probe on from there.
   return CatchUpLocked(std::nullopt);
 }
 
@@ -511,12 +577,46 @@ void Namespace::MaybeAdvanceManifestHint() {
   if (!s.ok()) spdlog::debug("namespace '{}': manifest hint not advanced: {}", name_, s.ToString());
 }
 
+Result<std::shared_ptr<const PostingData>> Namespace::ReadPosting(uint32_t centroid_id,
+                                                                  const PostingRef& ref) {
+  const std::string key = PostingCache::Key(ref);
+  if (posting_cache_ != nullptr) {
+    if (auto hit = posting_cache_->Get(key)) return hit;
+  }
+  auto got = store_->Get(ref.pack, ByteRange{ref.offset, ref.length});
+  if (!got.ok()) return got.status().WithContext("reading posting from " + ref.pack);
+  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<PostingData> p,
+                           DecodePosting(got->data, centroid_id, Dimensions()));
+  std::shared_ptr<const PostingData> cp = std::move(p);
+  if (posting_cache_ != nullptr) posting_cache_->Put(key, cp);
+  return cp;
+}
+
 Result<QueryResult> Namespace::Query(const QueryRequest& request) {
-  if (request.consistency == Consistency::kStrong) VECPUFF_RETURN_IF_ERROR(CatchUp());
-  DistanceMetric metric;
-  uint32_t dims;
-  metric = metric_.load();
-  dims = Dimensions();
+  // Strong consistency: the freshness probe (one GET of the entry after the last applied
+  // one) runs concurrently with the search; if it finds a new entry, the log is caught up and
+  // the search runs again, so the result reflects every write acknowledged before the query.
+  std::future<Status> fresh;
+  const uint64_t probe_seq = next_seq_.load();
+  if (request.consistency == Consistency::kStrong) {
+    fresh = std::async(std::launch::async, [this] { return CatchUp(); });
+  }
+  for (int attempt = 0;; ++attempt) {
+    bool retry = false;
+    Result<QueryResult> result = QueryOnce(request, &retry);
+    if (retry && attempt < 8) continue;
+    if (fresh.valid()) {
+      Status s = fresh.get();
+      if (!s.ok()) return s;
+      if (next_seq_.load() != probe_seq) continue;  // caught up: search the new state
+    }
+    return result;
+  }
+}
+
+Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retry) {
+  const DistanceMetric metric = metric_.load();
+  const uint32_t dims = Dimensions();
   QueryResult result;
   if (dims == 0) return result;  // no vector written yet
   if (request.vector.size() != dims) {
@@ -524,43 +624,162 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
   }
   const float* q = request.vector.data();
   const float q_norm = Norm(q, dims);
+  const size_t k = request.top_k;
 
   struct Candidate {
     float dist;
     const std::string* id;
-    const Document* doc;
+    const TailDoc* tail;      // from the tail, or
+    const PostingData* post;  // from a posting, entry `index`
+    uint32_t index;
+    const nlohmann::json* patch;  // tail patch over an indexed document
   };
   // Max-heap on (dist, id): the top holds the worst of the best k seen so far.
   auto worse = [](const Candidate& a, const Candidate& b) {
     if (a.dist != b.dist) return a.dist < b.dist;
     return *a.id < *b.id;
   };
-  std::shared_lock<std::shared_mutex> lock(state_mu_);
   std::vector<Candidate> heap;
-  heap.reserve(std::min(request.top_k, docs_.size()) + 1);
-  for (const auto& [id, doc] : docs_) {
-    if (doc.vector.size() != dims) continue;  // cannot happen: dimensions are fixed
-    float dist = Distance(metric, q, q_norm, doc.vector.data(), doc.norm, dims);
-    // Distances are finite or +inf (overflow); never let a NaN break the heap's ordering.
-    if (std::isnan(dist)) dist = std::numeric_limits<float>::infinity();
-    Candidate c{dist, &id, &doc};
-    if (heap.size() < request.top_k) {
+  auto offer = [&](const Candidate& c) {
+    if (k == 0) return;
+    if (heap.size() < k) {
       heap.push_back(c);
       std::push_heap(heap.begin(), heap.end(), worse);
-    } else if (!heap.empty() && worse(c, heap.front())) {
+    } else if (worse(c, heap.front())) {
       std::pop_heap(heap.begin(), heap.end(), worse);
       heap.back() = c;
       std::push_heap(heap.begin(), heap.end(), worse);
     }
+  };
+  auto finite = [](float d) { return std::isnan(d) ? std::numeric_limits<float>::infinity() : d; };
+
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  // The unindexed tail, exhaustively.
+  for (const auto& [id, doc] : tail_) {
+    if (doc->kind != TailDoc::Kind::kUpsert || doc->vector.size() != dims) continue;
+    offer({finite(Distance(metric, q, q_norm, doc->vector.data(), doc->norm, dims)), &id, doc.get(),
+           nullptr, 0, nullptr});
   }
+
+  // The index: nearest centroids, their postings (fetched outside the lock), SQ8 scan, then
+  // an exact rerank of the best candidates.
+  std::vector<std::shared_ptr<const PostingData>> postings;
+  std::vector<ScanHit> hits;
+  const IndexState& index = *index_;
+  if (!index.empty() && index.dims() == dims && k > 0) {
+    std::vector<float> qn(dims);
+    IndexSpaceVector(metric, q, dims, qn.data());
+    std::vector<uint8_t> qcode(dims);
+    EncodeSq8(index.sq8(), qn.data(), qcode.data());
+    size_t probes = request.probes != 0 ? request.probes : options_->default_probes;
+    if (request.exact) probes = index.centroid_count();
+    std::vector<std::pair<float, uint32_t>> nearest;
+    size_t fetched = 0;
+    while (true) {
+      index.NearestCentroids(qn.data(), probes, &nearest);
+      // Postings not in memory are read concurrently, without the lock.
+      std::vector<GetRequest> reads;
+      std::vector<uint32_t> read_slots;
+      for (size_t i = fetched; i < nearest.size(); ++i) {
+        const uint32_t slot = nearest[i].second;
+        std::shared_ptr<const PostingData> p =
+            posting_cache_ ? posting_cache_->Get(PostingCache::Key(index.Ref(slot))) : nullptr;
+        if (p) {
+          postings.push_back(std::move(p));
+        } else {
+          reads.push_back(
+              {index.Ref(slot).pack, ByteRange{index.Ref(slot).offset, index.Ref(slot).length}});
+          read_slots.push_back(slot);
+        }
+      }
+      if (!reads.empty()) {
+        const uint64_t epoch = epoch_;
+        std::vector<uint32_t> ids;
+        std::vector<PostingRef> refs;
+        for (uint32_t slot : read_slots) {
+          ids.push_back(index.CentroidId(slot));
+          refs.push_back(index.Ref(slot));
+        }
+        lock.unlock();
+        std::vector<Result<GetResult>> got = ParallelGetRanges(store_, reads, 16);
+        for (size_t i = 0; i < got.size(); ++i) {
+          if (!got[i].ok()) {
+            // A compaction may have retired the object after our snapshot: search again.
+            if (got[i].status().IsNotFound()) {
+              *retry = true;
+              return result;
+            }
+            return got[i].status().WithContext("reading posting from " + reads[i].key);
+          }
+          VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<PostingData> p,
+                                   DecodePosting(got[i]->data, ids[i], dims));
+          std::shared_ptr<const PostingData> cp = std::move(p);
+          if (posting_cache_) posting_cache_->Put(PostingCache::Key(refs[i]), cp);
+          postings.push_back(std::move(cp));
+        }
+        lock.lock();
+        if (epoch_ != epoch) {  // the index changed meanwhile: start over
+          *retry = true;
+          return result;
+        }
+      }
+      fetched = nearest.size();
+      std::vector<const PostingData*> scan;
+      for (const auto& p : postings) scan.push_back(p.get());
+      const size_t rerank =
+          request.exact ? std::numeric_limits<size_t>::max() : std::max<size_t>(2 * k, k + 32);
+      ScanPostings(index, scan, qcode.data(), rerank, &tail_masked_, &hits);
+      // Rerank at full precision, skipping documents the tail overrides.
+      size_t valid = 0;
+      std::vector<Candidate> from_index;
+      for (const ScanHit& h : hits) {
+        const std::string& id = h.posting->ids[h.index];
+        const nlohmann::json* patch = nullptr;
+        auto t = tail_.find(id);
+        if (t != tail_.end()) {
+          if (t->second->kind != TailDoc::Kind::kPatch) continue;  // newer version in the tail
+          patch = &t->second->attributes;
+        }
+        ++valid;
+        const float* v = &h.posting->vectors[size_t{h.index} * dims];
+        from_index.push_back(
+            {finite(Distance(metric, q, q_norm, v, h.posting->norms[h.index], dims)), &id, nullptr,
+             h.posting, h.index, patch});
+      }
+      // Too few live documents near the query (e.g. most were deleted): widen the search.
+      if (valid < k && fetched < index.centroid_count()) {
+        probes = std::min(index.centroid_count(), std::max<size_t>(probes * 2, 1));
+        continue;
+      }
+      for (const Candidate& c : from_index) offer(c);
+      break;
+    }
+  }
+
   std::sort_heap(heap.begin(), heap.end(), worse);
   result.hits.reserve(heap.size());
   for (const Candidate& c : heap) {
     QueryHit hit;
     hit.id = *c.id;
     hit.dist = c.dist;
-    if (request.include_vectors) hit.vector = c.doc->vector;
-    if (request.include_attributes) hit.attributes = c.doc->attributes;
+    if (c.tail != nullptr) {
+      if (request.include_vectors) hit.vector = c.tail->vector;
+      if (request.include_attributes) hit.attributes = c.tail->attributes;
+    } else {
+      if (request.include_vectors) {
+        const float* v = &c.post->vectors[size_t{c.index} * dims];
+        hit.vector.assign(v, v + dims);
+      }
+      if (request.include_attributes) {
+        hit.attributes = nlohmann::json::parse(c.post->attributes[c.index], nullptr, false);
+        if (!hit.attributes.is_object()) {
+          return Status::Corruption("posting of '" + hit.id + "' has malformed attributes");
+        }
+        if (c.patch != nullptr) {
+          for (const auto& [key, value] : c.patch->items()) hit.attributes[key] = value;
+        }
+      }
+    }
     result.hits.push_back(std::move(hit));
   }
   return result;
@@ -576,16 +795,361 @@ Result<NamespaceMetadata> Namespace::Metadata(Consistency consistency) {
     md.distance_metric = metric_.load();
     md.created_at_ms = manifest_.created_at_ms;
     md.updated_at_ms = manifest_.updated_at_ms;
+    md.index_bytes_written = manifest_.index.bytes_written;
+    md.index_input_bytes = manifest_.index.input_bytes;
   }
   std::shared_lock<std::shared_mutex> lock(state_mu_);
-  md.approx_row_count = docs_.size();
-  // There is no ANN index yet: every row is served by the exhaustive scan, so no indexing
-  // work is ever pending and every WAL byte counts as unindexed.
-  md.index_status = "up_to_date";
-  md.indexed_row_count = 0;
-  md.unindexed_bytes = wal_bytes_;
+  int64_t rows = static_cast<int64_t>(index_->live_docs());
+  for (const auto& [id, doc] : tail_) {
+    const bool indexed = index_->Docno(id).has_value();
+    if (doc->kind == TailDoc::Kind::kUpsert && !indexed) ++rows;
+    if (doc->kind == TailDoc::Kind::kDelete && indexed) --rows;
+  }
+  md.approx_row_count = static_cast<uint64_t>(std::max<int64_t>(rows, 0));
+  md.indexed_row_count = index_->live_docs();
+  md.unindexed_bytes = tail_bytes_;
+  md.index_status = tail_.empty() ? "up_to_date" : "updating";
   md.updated_at_ms = std::max(md.updated_at_ms, last_commit_ms_);
   return md;
+}
+
+// ---------------------------------------------------------------------------------------
+// Index: loading, compaction, garbage collection
+
+Result<std::unique_ptr<IndexState>> Namespace::LoadIndex(const ManifestIndex& m) {
+  auto state = std::make_unique<IndexState>();
+  std::vector<Result<GetResult>> metas = ParallelGet(store_, m.metas, 16);
+  for (size_t i = 0; i < metas.size(); ++i) {
+    if (!metas[i].ok()) return metas[i].status().WithContext("reading index meta " + m.metas[i]);
+    VECPUFF_ASSIGN_OR_RETURN(IndexMeta meta, DecodeIndexMeta(metas[i]->data));
+    if (i == 0 && !meta.is_base) return Status::Corruption("index of '" + name_ + "' has no base");
+    VECPUFF_RETURN_IF_ERROR(state->Apply(meta).WithContext(m.metas[i]));
+  }
+  return state;
+}
+
+void Namespace::InstallIndexLocked(std::unique_ptr<IndexState> index, uint64_t generation,
+                                   uint64_t through_seq) {
+  if (index) index_ = std::move(index);
+  index_generation_.store(generation);
+  index_through_seq_ = through_seq;
+  ++epoch_;
+  for (auto it = tail_.begin(); it != tail_.end();) {
+    it = it->second->seq <= through_seq ? tail_.erase(it) : std::next(it);
+  }
+  tail_masked_.clear();
+  for (const auto& [id, doc] : tail_) {
+    if (doc->kind == TailDoc::Kind::kPatch) continue;
+    if (auto docno = index_->Docno(id)) tail_masked_.insert(*docno);
+  }
+  while (!tail_entries_.empty() && tail_entries_.front().first <= through_seq) {
+    tail_bytes_ -= tail_entries_.front().second;
+    tail_entries_.pop_front();
+  }
+  tail_oldest_ms_ = tail_entries_.empty() ? 0 : NowUnixMillis();
+}
+
+Status Namespace::RefreshIndex() {
+  const std::string key = ManifestKey(options_->key_prefix, name_);
+  auto got = store_->Get(key);
+  if (!got.ok()) return got.status().WithContext("reading manifest");
+  VECPUFF_ASSIGN_OR_RETURN(Manifest m, DecodeManifest(got->data));
+  {
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    SetManifestLocked(m, got->meta.etag);
+  }
+  if (m.index.generation <= index_generation_.load()) return Status::OK();
+  // Entries the new index covers must be applied first, so that dropping them from the
+  // tail never loses a write this process has not seen.
+  {
+    std::lock_guard<std::mutex> log_lock(log_mu_);
+    if (next_seq_.load() <= m.index.indexed_through_seq) {
+      VECPUFF_RETURN_IF_ERROR(CatchUpLocked(std::nullopt));
+    }
+  }
+  VECPUFF_ASSIGN_OR_RETURN(std::unique_ptr<IndexState> index, LoadIndex(m.index));
+  std::unique_lock<std::shared_mutex> state_lock(state_mu_);
+  if (next_seq_.load() <= m.index.indexed_through_seq) {
+    return Status::Unavailable("WAL of '" + name_ + "' is behind its index; try again");
+  }
+  InstallIndexLocked(std::move(index), m.index.generation, m.index.indexed_through_seq);
+  return Status::OK();
+}
+
+bool Namespace::TailMeetsTrigger(bool force) {
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  if (tail_.empty()) return false;
+  if (force) return true;
+  return tail_bytes_ >= options_->index_trigger_bytes ||
+         tail_.size() >= options_->index_trigger_rows ||
+         NowUnixMillis() - tail_oldest_ms_ >= options_->index_max_age_ms;
+}
+
+Status Namespace::Compact(bool force) {
+  std::lock_guard<std::mutex> lock(compact_mu_);
+  VECPUFF_RETURN_IF_ERROR(RefreshIndex());
+  if (TailMeetsTrigger(force)) VECPUFF_RETURN_IF_ERROR(CompactOnce());
+  return CollectGarbage();
+}
+
+Status Namespace::CompactOnce() {
+  // 1. A snapshot of the tail. Tail documents are immutable, so holding them is enough.
+  std::vector<std::pair<std::string, std::shared_ptr<const TailDoc>>> docs;
+  uint64_t through = 0;
+  uint64_t base_generation = 0;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    through = next_seq_.load() - 1;
+    base_generation = index_generation_.load();
+    docs.assign(tail_.begin(), tail_.end());
+  }
+  const uint32_t dims = Dimensions();
+  if (dims == 0) return Status::OK();  // no vector was ever written: nothing to index
+  CompactionInput in;
+  in.state = index_.get();  // only this thread (under compact_mu_) replaces index_
+  in.metric = metric_.load();
+  in.dims = dims;
+  in.generation = base_generation + 1;
+  in.pack_key = [&](size_t k) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "pack-%04zu", k);
+    return IndexObjectKey(options_->key_prefix, name_, in.generation, writer_id_, name);
+  };
+  in.source = [this](uint32_t cid, const PostingRef& ref) { return ReadPosting(cid, ref); };
+  in.changes.reserve(docs.size());
+  for (const auto& [id, doc] : docs) {
+    DocChange c;
+    c.id = id;
+    c.version = doc->seq;
+    switch (doc->kind) {
+      case TailDoc::Kind::kUpsert:
+        c.kind = DocChange::Kind::kUpsert;
+        c.vector = doc->vector;
+        c.attributes_json = doc->attributes.dump();
+        break;
+      case TailDoc::Kind::kPatch:
+        c.kind = DocChange::Kind::kPatch;
+        c.attributes_json = doc->attributes.dump();
+        break;
+      case TailDoc::Kind::kDelete:
+        c.kind = DocChange::Kind::kDelete;
+        break;
+    }
+    in.changes.push_back(std::move(c));
+  }
+  const auto started = std::chrono::steady_clock::now();
+  VECPUFF_ASSIGN_OR_RETURN(CompactionOutput out, vecpuff::Compact(in, options_->index_tuning));
+  auto hook = [&](std::string_view point) {
+    return compaction_hook ? compaction_hook(point) : Status::OK();
+  };
+
+  // 2. New objects, create-only: invisible until the manifest names them.
+  std::vector<std::string> written;
+  uint64_t bytes = 0;
+  {
+    std::vector<std::thread> threads;
+    std::vector<Status> results(out.packs.size());
+    PutOptions create;
+    create.mode = PutMode::kCreateOnly;
+    for (size_t i = 0; i < out.packs.size(); ++i) {
+      threads.emplace_back([&, i] {
+        results[i] = store_->Put(out.packs[i].first, out.packs[i].second, create).status();
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < out.packs.size(); ++i) {
+      written.push_back(out.packs[i].first);
+      bytes += out.packs[i].second.size();
+    }
+    for (const Status& s : results) {
+      if (!s.ok()) {
+        (void)store_->DeleteMany(written);
+        return s.WithContext("writing index pack");
+      }
+    }
+  }
+  VECPUFF_RETURN_IF_ERROR(hook("packs_written"));
+  const std::string meta_key =
+      IndexObjectKey(options_->key_prefix, name_, in.generation, writer_id_, "meta");
+  const std::string meta_bytes = EncodeIndexMeta(out.meta);
+  {
+    PutOptions create;
+    create.mode = PutMode::kCreateOnly;
+    auto put = store_->Put(meta_key, meta_bytes, create);
+    if (!put.ok()) {
+      (void)store_->DeleteMany(written);
+      return put.status().WithContext("writing index meta");
+    }
+    written.push_back(meta_key);
+    bytes += meta_bytes.size();
+  }
+  VECPUFF_RETURN_IF_ERROR(hook("meta_written"));
+
+  uint64_t live_rows = out.meta.is_base ? out.meta.docs.size() : index_->live_docs();
+  if (!out.meta.is_base) {
+    for (const DocRecord& d : out.meta.docs) {
+      const bool was = index_->Version(d.docno) != 0;
+      if (d.version == 0 && was) --live_rows;
+      if (d.version != 0 && !was) ++live_rows;
+    }
+  }
+
+  // 3. Commit: compare-and-swap the manifest from our generation to the next. A concurrent
+  // compactor that committed first wins; our objects are then deleted (nobody references
+  // them) and the next pass adopts its index.
+  bool lost = false;
+  std::vector<std::string> old_metas;
+  Status commit;
+  {
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    commit = UpdateManifestLocked(
+        [&](Manifest* m) {
+          if (m->index.generation != base_generation) {
+            lost = true;
+            return false;
+          }
+          const int64_t now = NowUnixMillis();
+          ManifestIndex& ix = m->index;
+          old_metas = ix.metas;
+          if (out.meta.is_base) {
+            for (const auto& k : ix.metas) ix.retired.push_back({k, now});
+            ix.metas = {meta_key};
+          } else {
+            ix.metas.push_back(meta_key);
+          }
+          for (const auto& k : out.retired_packs) ix.retired.push_back({k, now});
+          ix.generation = in.generation;
+          ix.indexed_through_seq = through;
+          ix.live_rows = live_rows;
+          ix.bytes_written += bytes;
+          ix.input_bytes += out.stats.input_bytes;
+          m->wal_next_seq_hint = std::max(m->wal_next_seq_hint, through + 1);
+          return true;
+        },
+        /*max_attempts=*/20);
+  }
+  if (lost) {
+    (void)store_->DeleteMany(written);
+    spdlog::info("namespace '{}': another compactor committed generation {} first", name_,
+                 in.generation);
+    return RefreshIndex();
+  }
+  VECPUFF_RETURN_IF_ERROR(commit.WithContext("committing index"));
+  VECPUFF_RETURN_IF_ERROR(hook("committed"));
+
+  // 4. Serve the new index: the meta is folded in place (cost proportional to the change).
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    Status applied = index_->Apply(out.meta);
+    if (!applied.ok()) {
+      // Cannot happen for a meta we just built; reload the committed index rather than serve
+      // a half-applied one.
+      lock.unlock();
+      index_generation_.store(0);
+      return RefreshIndex();
+    }
+    InstallIndexLocked(nullptr, in.generation, through);
+  }
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info(
+      "namespace '{}': index generation {} through seq {}: {} changes, {} postings written "
+      "({} entries, {} splits, {} merges, {} reassigned{}), {} bytes in {:.2f}s",
+      name_, in.generation, through, in.changes.size(), out.stats.postings_written,
+      out.stats.entries_written, out.stats.splits, out.stats.merges, out.stats.reassigned,
+      out.stats.rebuilt ? ", rebuilt" : "", bytes, secs);
+
+  // Many deltas: fold them into a new base so that loading stays cheap.
+  size_t metas = old_metas.size() + 1;
+  if (!out.meta.is_base && metas > 8) {
+    IndexMeta base = index_->MakeBase(in.generation + 1);
+    const std::string base_key =
+        IndexObjectKey(options_->key_prefix, name_, in.generation + 1, writer_id_, "meta");
+    const std::string base_bytes = EncodeIndexMeta(base);
+    PutOptions create;
+    create.mode = PutMode::kCreateOnly;
+    auto put = store_->Put(base_key, base_bytes, create);
+    if (!put.ok()) return Status::OK();  // the deltas stay valid; try again next time
+    bool lost_base = false;
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    Status s = UpdateManifestLocked(
+        [&](Manifest* m) {
+          if (m->index.generation != in.generation) {
+            lost_base = true;
+            return false;
+          }
+          const int64_t now = NowUnixMillis();
+          for (const auto& k : m->index.metas) m->index.retired.push_back({k, now});
+          m->index.metas = {base_key};
+          m->index.generation = in.generation + 1;
+          m->index.bytes_written += base_bytes.size();
+          return true;
+        },
+        20);
+    if (lost_base || !s.ok()) {
+      (void)store_->Delete(base_key);
+    } else {
+      index_generation_.store(in.generation + 1);
+    }
+  }
+  return Status::OK();
+}
+
+Status Namespace::CollectGarbage() {
+  const int64_t now = NowUnixMillis();
+  std::vector<std::string> expired;
+  {
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    for (const auto& r : manifest_.index.retired) {
+      if (now - r.retired_at_ms >= options_->gc_grace_ms) expired.push_back(r.key);
+    }
+  }
+  if (!expired.empty()) {
+    VECPUFF_RETURN_IF_ERROR(store_->DeleteMany(expired).WithContext("deleting retired objects"));
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    std::unordered_set<std::string> gone(expired.begin(), expired.end());
+    VECPUFF_RETURN_IF_ERROR(UpdateManifestLocked(
+        [&](Manifest* m) {
+          auto& r = m->index.retired;
+          const size_t before = r.size();
+          r.erase(
+              std::remove_if(r.begin(), r.end(),
+                             [&](const ManifestIndex::Retired& x) { return gone.count(x.key); }),
+              r.end());
+          return r.size() != before;
+        },
+        20));
+  }
+  // Orphans: objects under index/ that no manifest references (a compactor that died or lost
+  // between writing and committing), once older than any compaction could take.
+  if (now - last_orphan_scan_ms_ < std::min<int64_t>(options_->orphan_min_age_ms, 600000)) {
+    return Status::OK();
+  }
+  last_orphan_scan_ms_ = now;
+  std::unordered_set<std::string> live;
+  {
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    if (manifest_.index.generation != index_generation_.load()) return Status::OK();
+    for (const auto& k : manifest_.index.metas) live.insert(k);
+    for (const auto& r : manifest_.index.retired) live.insert(r.key);
+  }
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    for (const auto& k : index_->Packs()) live.insert(k);
+  }
+  VECPUFF_ASSIGN_OR_RETURN(std::vector<ObjectMeta> objects,
+                           ListAll(store_, IndexPrefix(options_->key_prefix, name_)));
+  std::vector<std::string> orphans;
+  for (const ObjectMeta& o : objects) {
+    if (live.count(o.key)) continue;
+    if (now - o.last_modified_ms < options_->orphan_min_age_ms) continue;
+    orphans.push_back(o.key);
+  }
+  if (!orphans.empty()) {
+    spdlog::info("namespace '{}': deleting {} orphaned index objects", name_, orphans.size());
+    VECPUFF_RETURN_IF_ERROR(store_->DeleteMany(orphans));
+  }
+  return Status::OK();
 }
 
 }  // namespace vecpuff

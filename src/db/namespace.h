@@ -1,8 +1,13 @@
 // Namespace: one namespace's state in this process, and the protocol that keeps it
 // consistent with object storage and with other processes sharing the store.
 //
-// Durable state is the manifest and the WAL (catalog/layout.h). In memory a Namespace
-// holds every live document, rebuilt by replaying the WAL in sequence order.
+// Durable state is the manifest, the WAL and the index objects (catalog/layout.h). In memory a
+// Namespace holds the committed ANN index (index/ivf_index.h: centroids and the version map;
+// posting lists are fetched on demand through the caches) and the WAL tail past the index:
+// the latest state of every document written since, rebuilt by replaying those entries.
+// Queries scan the tail exhaustively and merge it with the ANN result; a tail entry overrides
+// the indexed copy of its document. A background compactor (Compact) folds the tail into the
+// index and commits the new index by compare-and-swap on the manifest.
 //
 // Writes go through per-namespace group commit: concurrent writers queue up; the writer at
 // the front (the leader) waits up to the batching window, takes a batch of queued requests
@@ -32,11 +37,14 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "catalog/manifest.h"
 #include "db/db_options.h"
+#include "db/posting_cache.h"
 #include "db/types.h"
+#include "index/ivf_index.h"
 #include "storage/object_store.h"
 #include "wal/wal_format.h"
 
@@ -66,17 +74,36 @@ class Namespace {
   // attributes), as Database's limit checks compute it; it bounds group-commit batches.
   Result<WriteResult> Write(WriteRequest request, size_t entry_bytes);
 
-  // Exact top-k scan. REQUIRES: Open() succeeded.
+  // Top-k: the ANN index (or every document, with request.exact) merged with an exhaustive
+  // scan of the unindexed tail. REQUIRES: Open() succeeded.
   Result<QueryResult> Query(const QueryRequest& request);
 
   // REQUIRES: Open() succeeded.
   Result<NamespaceMetadata> Metadata(Consistency consistency);
 
+  // One compactor pass: adopts an index another process committed, then, if the tail meets
+  // a trigger (or `force` and the tail is not empty), folds it into the index and commits;
+  // then deletes retired objects past their grace period. Serialized per namespace.
+  // REQUIRES: Open() succeeded.
+  Status Compact(bool force);
+
+  // The generation and WAL position of the index this process serves.
+  uint64_t index_generation() const { return index_generation_.load(); }
+
+  // Test hook: called at the named points of a compaction ("packs_written", "meta_written",
+  // "committed"); a non-OK status aborts the compaction there, as a crash would.
+  std::function<Status(std::string_view point)> compaction_hook;
+
  private:
-  struct Document {
-    std::vector<float> vector;
+  // The latest state of a document written after the index's position. Immutable once
+  // stored (replaced, never modified), so a compaction can hold it while writes go on.
+  struct TailDoc {
+    enum class Kind { kUpsert, kPatch, kDelete };
+    Kind kind = Kind::kUpsert;
+    uint64_t seq = 0;
+    std::vector<float> vector;  // kUpsert
     float norm = 0;
-    nlohmann::json attributes;
+    nlohmann::json attributes;  // kUpsert: all attributes; kPatch: keys to overwrite
   };
 
   // A writer waiting in the group-commit queue.
@@ -112,8 +139,8 @@ class Namespace {
   // REQUIRES: log_mu_ held. Reads and applies entries from next_seq_ until one is absent.
   // `prefetched`, if set, is the object at next_seq_ already read by the caller.
   Status CatchUpLocked(std::optional<GetResult> prefetched);
-  // Replays the whole log with a listing (used on open).
-  Status ReplayLocked();
+  // Replays the log from next_seq_ (used on open); `hint` is the manifest's WAL hint.
+  Status ReplayLocked(uint64_t hint);
   // REQUIRES: log_mu_ held. Applies one entry at next_seq_ and advances next_seq_.
   // What a WAL put that failed (other than by losing the race) left at its number.
   enum class PutOutcome {
@@ -127,6 +154,24 @@ class Namespace {
   void ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
                         std::vector<WriteResult>* results);
   void MaybeAdvanceManifestHint();
+
+  // REQUIRES: state_mu_ held. Whether the document exists (tail, else index).
+  bool ExistsLocked(const std::string& id) const;
+  // Loads the index the manifest `m` names into a fresh state (index metas, fetched in
+  // parallel). Corruption if an object is damaged.
+  Result<std::unique_ptr<IndexState>> LoadIndex(const ManifestIndex& m);
+  // REQUIRES: state_mu_ held exclusively. Installs an index at `through_seq`, dropping tail
+  // entries it covers.
+  void InstallIndexLocked(std::unique_ptr<IndexState> index, uint64_t generation,
+                          uint64_t through_seq);
+  // Reads the posting of `ref` (memory cache, else the store), verifying it.
+  Result<std::shared_ptr<const PostingData>> ReadPosting(uint32_t centroid_id,
+                                                         const PostingRef& ref);
+  Status RefreshIndex();  // adopts a newer index generation from the manifest
+  Status CompactOnce();
+  Status CollectGarbage();
+  bool TailMeetsTrigger(bool force);
+  Result<QueryResult> QueryOnce(const QueryRequest& request, bool* retry);
 
   ObjectStore* const store_;
   const DbOptions* const options_;
@@ -151,10 +196,23 @@ class Namespace {
   std::atomic<DistanceMetric> metric_{DistanceMetric::kCosineDistance};
 
   std::shared_mutex state_mu_;
-  std::unordered_map<std::string, Document> docs_;
+  std::unordered_map<std::string, std::shared_ptr<const TailDoc>> tail_;
+  // Docnos of indexed documents the tail replaces or deletes: their indexed copies are skipped.
+  std::unordered_set<uint32_t> tail_masked_;
+  std::deque<std::pair<uint64_t, uint64_t>> tail_entries_;  // (seq, object bytes) past the index
+  uint64_t tail_bytes_ = 0;
+  int64_t tail_oldest_ms_ = 0;         // commit time of the oldest unindexed entry
+  std::unique_ptr<IndexState> index_;  // never null
+  uint64_t index_through_seq_ = 0;
+  uint64_t epoch_ = 0;  // +1 whenever index_ changes (queries recheck it after I/O)
   int64_t last_commit_ms_ = 0;
   std::atomic<uint32_t> applied_dims_{0};  // dimensions of the first applied vector
-  uint64_t wal_bytes_ = 0;
+  std::atomic<uint64_t> index_generation_{0};
+
+  std::mutex compact_mu_;  // one compaction of this namespace at a time in this process
+  int64_t last_orphan_scan_ms_ = 0;
+  PostingCache* posting_cache_ = nullptr;  // owned by the Database; may be null
+  friend class Database;
 };
 
 }  // namespace vecpuff

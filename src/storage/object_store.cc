@@ -48,4 +48,24 @@ std::vector<Result<GetResult>> ParallelGet(ObjectStore* store, const std::vector
   return results;
 }
 
+std::vector<Result<GetResult>> ParallelGetRanges(ObjectStore* store,
+                                                 const std::vector<GetRequest>& requests,
+                                                 size_t max_concurrency) {
+  std::vector<Result<GetResult>> results(requests.size(), Result<GetResult>(Status::Aborted("")));
+  if (requests.empty()) return results;
+  const size_t workers = std::clamp<size_t>(max_concurrency, 1, requests.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < requests.size(); i = next++) {
+      results[i] = store->Get(requests[i].key, requests[i].range);
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.reserve(workers - 1);
+  for (size_t t = 1; t < workers; ++t) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  return results;
+}
+
 }  // namespace vecpuff

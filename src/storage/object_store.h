@@ -134,6 +134,15 @@ Result<std::vector<ObjectMeta>> ListAll(ObjectStore* store, std::string_view pre
 std::vector<Result<GetResult>> ParallelGet(ObjectStore* store, const std::vector<std::string>& keys,
                                            size_t max_concurrency = 16);
 
+// One read of ParallelGetRanges: a whole object or a byte range of it.
+struct GetRequest {
+  std::string key;
+  std::optional<ByteRange> range;
+};
+std::vector<Result<GetResult>> ParallelGetRanges(ObjectStore* store,
+                                                 const std::vector<GetRequest>& requests,
+                                                 size_t max_concurrency = 16);
+
 // Forwards every call to a target store it does not own. Decorators (retry, fault and
 // latency injection, request counting) derive from it and override what they change, as
 // leveldb's EnvWrapper does.

@@ -1,4 +1,4 @@
-#include "db/distance.h"
+#include "index/distance.h"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-// Distances for the exact scan, on the SIMD kernels chosen at run time
+// Distances for the exact scan and the rerank, on the SIMD kernels chosen at run time
 // (index/distance_kernels.h), with the metric's edge cases (zero vectors, overflow) handled.
 //
 // Thread safety: pure functions.

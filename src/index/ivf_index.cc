@@ -1,0 +1,800 @@
+#include "index/ivf_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <thread>
+#include <unordered_set>
+
+#include "index/distance.h"
+#include "index/distance_kernels.h"
+#include "index/kmeans.h"
+
+namespace vecpuff {
+
+void IndexSpaceVector(DistanceMetric metric, const float* v, size_t dims, float* out) {
+  if (metric == DistanceMetric::kEuclideanSquared) {
+    std::copy(v, v + dims, out);
+    return;
+  }
+  const float norm = Norm(v, dims);
+  const float inv = (norm > 0 && std::isfinite(norm)) ? 1.0f / norm : 0.0f;
+  for (size_t i = 0; i < dims; ++i) out[i] = v[i] * inv;
+}
+
+// ---------------------------------------------------------------------------------------
+// IndexState
+
+std::optional<uint32_t> IndexState::Docno(std::string_view id) const {
+  auto it = docno_of_.find(std::string(id));
+  if (it == docno_of_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<uint32_t> IndexState::SlotOf(uint32_t centroid_id) const {
+  auto it = slot_of_.find(centroid_id);
+  if (it == slot_of_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> IndexState::Packs() const {
+  std::vector<std::string> out;
+  out.reserve(pack_refs_.size());
+  for (const auto& [key, n] : pack_refs_) out.push_back(key);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void IndexState::RemoveSlot(uint32_t slot) {
+  const uint32_t last = static_cast<uint32_t>(cids_.size() - 1);
+  auto pack = pack_refs_.find(refs_[slot].pack);
+  if (pack != pack_refs_.end() && --pack->second == 0) pack_refs_.erase(pack);
+  slot_of_.erase(cids_[slot]);
+  if (slot != last) {
+    cids_[slot] = cids_[last];
+    refs_[slot] = std::move(refs_[last]);
+    std::copy(cvecs_.begin() + size_t{last} * dims_, cvecs_.begin() + size_t{last + 1} * dims_,
+              cvecs_.begin() + size_t{slot} * dims_);
+    slot_of_[cids_[slot]] = slot;
+  }
+  cids_.pop_back();
+  refs_.pop_back();
+  cvecs_.resize(cvecs_.size() - dims_);
+}
+
+Status IndexState::Apply(const IndexMeta& meta) {
+  if (meta.is_base) {
+    *this = IndexState();
+    metric_ = meta.metric;
+    dims_ = meta.dims;
+    sq8_ = meta.sq8;
+  } else if (dims_ == 0) {
+    return Status::Corruption("index delta without a base");
+  }
+  for (uint32_t id : meta.removed_centroids) {
+    auto slot = SlotOf(id);
+    if (!slot)
+      return Status::Corruption("index delta removes unknown centroid " + std::to_string(id));
+    RemoveSlot(*slot);
+  }
+  for (const CentroidRecord& c : meta.centroids) {
+    auto slot = SlotOf(c.id);
+    if (slot) {
+      if (!c.vector.empty()) return Status::Corruption("index meta re-creates a centroid");
+      auto pack = pack_refs_.find(refs_[*slot].pack);
+      if (pack != pack_refs_.end() && --pack->second == 0) pack_refs_.erase(pack);
+      refs_[*slot] = c.ref;
+    } else {
+      if (c.vector.size() != dims_) return Status::Corruption("index meta centroid has wrong dims");
+      slot_of_[c.id] = static_cast<uint32_t>(cids_.size());
+      cids_.push_back(c.id);
+      refs_.push_back(c.ref);
+      cvecs_.insert(cvecs_.end(), c.vector.begin(), c.vector.end());
+    }
+    ++pack_refs_[c.ref.pack];
+  }
+  if (meta.next_docno < next_docno_ || meta.next_centroid_id < next_centroid_id_) {
+    return Status::Corruption("index meta moves counters backwards");
+  }
+  next_centroid_id_ = meta.next_centroid_id;
+  next_docno_ = meta.next_docno;
+  version_.resize(next_docno_, 0);
+  home_.resize(next_docno_, 0);
+  doc_id_.resize(next_docno_);
+  for (const DocRecord& d : meta.docs) {
+    if (d.docno >= next_docno_) return Status::Corruption("index meta docno out of range");
+    const bool was_live = version_[d.docno] != 0;
+    if (was_live && doc_id_[d.docno] != d.id) {
+      return Status::Corruption("index meta reuses a live docno for another id");
+    }
+    if (d.version == 0) {
+      if (was_live) {
+        docno_of_.erase(doc_id_[d.docno]);
+        --live_docs_;
+      }
+      version_[d.docno] = 0;
+      doc_id_[d.docno].clear();
+      continue;
+    }
+    if (!was_live) {
+      docno_of_[d.id] = d.docno;
+      doc_id_[d.docno] = d.id;
+      ++live_docs_;
+    }
+    version_[d.docno] = d.version;
+    home_[d.docno] = d.home;
+  }
+  return Status::OK();
+}
+
+IndexMeta IndexState::MakeBase(uint64_t generation) const {
+  IndexMeta m;
+  m.is_base = true;
+  m.generation = generation;
+  m.metric = metric_;
+  m.dims = dims_;
+  m.sq8 = sq8_;
+  m.next_centroid_id = next_centroid_id_;
+  m.next_docno = next_docno_;
+  for (size_t s = 0; s < cids_.size(); ++s) {
+    CentroidRecord c;
+    c.id = cids_[s];
+    c.vector.assign(cvecs_.begin() + s * dims_, cvecs_.begin() + (s + 1) * dims_);
+    c.ref = refs_[s];
+    m.centroids.push_back(std::move(c));
+  }
+  for (uint32_t d = 0; d < next_docno_; ++d) {
+    if (version_[d] != 0) m.docs.push_back({d, version_[d], home_[d], doc_id_[d]});
+  }
+  return m;
+}
+
+void IndexState::NearestCentroids(const float* qn, size_t n,
+                                  std::vector<std::pair<float, uint32_t>>* out) const {
+  const auto& k = BestKernels();
+  out->clear();
+  out->reserve(cids_.size());
+  for (uint32_t s = 0; s < cids_.size(); ++s) {
+    out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
+  }
+  n = std::min(n, out->size());
+  std::partial_sort(out->begin(), out->begin() + n, out->end());
+  out->resize(n);
+}
+
+void ScanPostings(const IndexState& state, const std::vector<const PostingData*>& postings,
+                  const uint8_t* query_code, size_t limit,
+                  const std::unordered_set<uint32_t>* masked, std::vector<ScanHit>* out) {
+  out->clear();
+  if (limit == 0) return;
+  const Sq8Kernels& k = Sq8KernelsBest();
+  const uint32_t dims = state.dims();
+  std::vector<uint32_t> dist;
+  // Max-heap on approx distance holding the best `limit`.
+  auto worse = [](const ScanHit& a, const ScanHit& b) { return a.approx < b.approx; };
+  std::unordered_set<uint32_t> seen;
+  for (const PostingData* p : postings) {
+    const size_t n = p->size();
+    dist.resize(n);
+    k.squared_l2_batch(query_code, p->codes.data(), n, dims, dims, dist.data());
+    for (size_t i = 0; i < n; ++i) {
+      if (out->size() == limit && dist[i] >= out->front().approx) continue;
+      const uint32_t docno = p->docnos[i];
+      if (state.Version(docno) != p->versions[i]) continue;  // stale copy
+      if (masked != nullptr && !masked->empty() && masked->count(docno)) continue;
+      if (!seen.insert(docno).second) continue;  // replica already seen (same distance)
+      ScanHit hit{dist[i], docno, p, static_cast<uint32_t>(i)};
+      if (out->size() < limit) {
+        out->push_back(hit);
+        std::push_heap(out->begin(), out->end(), worse);
+      } else {
+        std::pop_heap(out->begin(), out->end(), worse);
+        out->back() = hit;
+        std::push_heap(out->begin(), out->end(), worse);
+      }
+    }
+  }
+  std::sort_heap(out->begin(), out->end(), worse);
+}
+
+// ---------------------------------------------------------------------------------------
+// Compaction
+
+namespace {
+
+// Centroids during a compaction: the committed ones plus those created, minus those removed.
+class WorkingCentroids {
+ public:
+  WorkingCentroids(const IndexState& state, uint32_t dims, uint32_t next_id)
+      : dims_(dims), next_id_(next_id) {
+    for (uint32_t s = 0; s < state.centroid_count(); ++s) {
+      Add(state.CentroidId(s), state.CentroidVector(s));
+    }
+  }
+
+  uint32_t Create(const float* v) {
+    const uint32_t id = next_id_++;
+    Add(id, v);
+    return id;
+  }
+  void Remove(uint32_t id) {
+    auto it = slot_.find(id);
+    if (it != slot_.end()) alive_[it->second] = 0, --live_;
+  }
+  bool Alive(uint32_t id) const {
+    auto it = slot_.find(id);
+    return it != slot_.end() && alive_[it->second];
+  }
+  const float* Vector(uint32_t id) const { return &vecs_[size_t{slot_.at(id)} * dims_]; }
+  size_t live() const { return live_; }
+  uint32_t next_id() const { return next_id_; }
+
+  // Live centroids nearest to v: (squared distance, id), ascending, at most n.
+  void Nearest(const float* v, size_t n, std::vector<std::pair<float, uint32_t>>* out) const {
+    const auto& k = BestKernels();
+    out->clear();
+    for (uint32_t s = 0; s < ids_.size(); ++s) {
+      if (!alive_[s]) continue;
+      out->emplace_back(k.squared_l2(v, &vecs_[size_t{s} * dims_], dims_), ids_[s]);
+    }
+    n = std::min(n, out->size());
+    std::partial_sort(out->begin(), out->begin() + n, out->end());
+    out->resize(n);
+  }
+
+ private:
+  void Add(uint32_t id, const float* v) {
+    slot_[id] = static_cast<uint32_t>(ids_.size());
+    ids_.push_back(id);
+    alive_.push_back(1);
+    vecs_.insert(vecs_.end(), v, v + dims_);
+    ++live_;
+  }
+
+  uint32_t dims_;
+  uint32_t next_id_;
+  std::vector<uint32_t> ids_;
+  std::vector<uint8_t> alive_;
+  std::vector<float> vecs_;
+  std::unordered_map<uint32_t, uint32_t> slot_;
+  size_t live_ = 0;
+};
+
+// SPANN's closure assignment with the RNG rule (SPTAG RNGSelection): the nearest centroid
+// always; then, nearest first, c_j if it is within closure_factor of the nearest and no
+// accepted c_i is closer to c_j than v is (rng_factor * D(c_i, c_j) > D(v, c_j)).
+std::vector<uint32_t> RngSelect(const float* v, const WorkingCentroids& wc,
+                                const IndexTuning& tuning, uint32_t dims,
+                                std::vector<std::pair<float, uint32_t>>* scratch) {
+  wc.Nearest(v, tuning.candidate_centroids, scratch);
+  std::vector<uint32_t> accepted;
+  if (scratch->empty()) return accepted;
+  const auto& k = BestKernels();
+  const float first = (*scratch)[0].first;
+  for (const auto& [d, id] : *scratch) {
+    if (accepted.size() >= tuning.replica_count) break;
+    if (!accepted.empty() && d > tuning.closure_factor * first + 1e-12f) break;
+    bool ok = true;
+    for (uint32_t a : accepted) {
+      if (tuning.rng_factor * k.squared_l2(wc.Vector(a), wc.Vector(id), dims) <= d) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) accepted.push_back(id);
+  }
+  return accepted;
+}
+
+// One entry being placed: its index-space vector is computed once.
+struct Entry {
+  uint32_t docno;
+  uint64_t version;
+  float norm;
+  std::vector<float> vec;    // as written
+  std::vector<float> space;  // index space (normalized for cosine)
+  std::string id;
+  std::string attrs;
+};
+
+class Compactor {
+ public:
+  Compactor(const CompactionInput& in, const IndexTuning& tuning)
+      : in_(in), state_(*in.state), tuning_(tuning), dims_(in.dims) {}
+
+  Result<CompactionOutput> Run();
+
+ private:
+  uint64_t CurrentVersion(uint32_t docno) const {
+    auto it = versions_.find(docno);
+    if (it != versions_.end()) return it->second;
+    return state_.Version(docno);
+  }
+  std::shared_ptr<Entry> EntryFrom(const PostingData& p, size_t i) const;
+  // The working posting of a centroid: loaded, current entries only, one per docno.
+  Result<std::vector<std::shared_ptr<Entry>>*> Load(uint32_t cid);
+  Status Place(const std::shared_ptr<Entry>& e, const std::vector<uint32_t>& cids);
+  Status Split(uint32_t cid);
+  Status Merge(uint32_t cid);
+  Status Reassign(const std::shared_ptr<Entry>& e, uint32_t from);
+  Result<CompactionOutput> Rebuild(std::vector<std::shared_ptr<Entry>> entries);
+  Result<CompactionOutput> Finish(IndexMeta meta, std::map<uint32_t, std::vector<float>> created);
+  float D(const float* a, const float* b) const { return BestKernels().squared_l2(a, b, dims_); }
+
+  const CompactionInput& in_;
+  const IndexState& state_;
+  const IndexTuning& tuning_;
+  const uint32_t dims_;
+  std::unique_ptr<WorkingCentroids> wc_;
+  std::unordered_map<uint32_t, uint64_t> versions_;    // docno -> version changed here (0 gone)
+  std::unordered_map<uint32_t, std::string> new_ids_;  // docno -> id, docnos new here
+  std::unordered_map<uint32_t, std::vector<std::shared_ptr<Entry>>> postings_;  // working
+  std::unordered_set<uint32_t> dirty_;
+  std::unordered_set<uint32_t> unsplittable_;
+  std::vector<uint32_t> removed_;  // committed centroids removed
+  std::map<uint32_t, std::vector<float>> created_;
+  std::unordered_map<uint32_t, std::vector<uint32_t>> loaded_;  // committed postings read: docnos
+  std::vector<std::pair<float, uint32_t>> scratch_;
+  uint32_t next_docno_ = 0;
+  CompactionStats stats_;
+};
+
+std::shared_ptr<Entry> Compactor::EntryFrom(const PostingData& p, size_t i) const {
+  auto e = std::make_shared<Entry>();
+  e->docno = p.docnos[i];
+  e->version = p.versions[i];
+  e->norm = p.norms[i];
+  e->vec.assign(p.vectors.begin() + i * dims_, p.vectors.begin() + (i + 1) * dims_);
+  e->space.resize(dims_);
+  IndexSpaceVector(in_.metric, e->vec.data(), dims_, e->space.data());
+  e->id = p.ids[i];
+  e->attrs = p.attributes[i];
+  return e;
+}
+
+Result<std::vector<std::shared_ptr<Entry>>*> Compactor::Load(uint32_t cid) {
+  auto it = postings_.find(cid);
+  if (it != postings_.end()) return &it->second;
+  std::vector<std::shared_ptr<Entry>> entries;
+  if (auto slot = state_.SlotOf(cid)) {
+    VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> p,
+                             in_.source(cid, state_.Ref(*slot)));
+    std::unordered_set<uint32_t> seen;
+    auto& loaded = loaded_[cid];
+    for (size_t i = 0; i < p->size(); ++i) {
+      loaded.push_back(p->docnos[i]);
+      if (CurrentVersion(p->docnos[i]) != p->versions[i]) continue;
+      if (!seen.insert(p->docnos[i]).second) continue;
+      entries.push_back(EntryFrom(*p, i));
+    }
+  }
+  return &postings_.emplace(cid, std::move(entries)).first->second;
+}
+
+Status Compactor::Place(const std::shared_ptr<Entry>& e, const std::vector<uint32_t>& cids) {
+  for (uint32_t cid : cids) {
+    VECPUFF_ASSIGN_OR_RETURN(auto* posting, Load(cid));
+    posting->push_back(e);
+    dirty_.insert(cid);
+  }
+  return Status::OK();
+}
+
+Status Compactor::Reassign(const std::shared_ptr<Entry>& e, uint32_t from) {
+  std::vector<uint32_t> sel = RngSelect(e->space.data(), *wc_, tuning_, dims_, &scratch_);
+  if (std::find(sel.begin(), sel.end(), from) != sel.end()) return Status::OK();
+  ++stats_.reassigned;
+  VECPUFF_ASSIGN_OR_RETURN(auto* posting, Load(from));
+  posting->erase(std::remove(posting->begin(), posting->end(), e), posting->end());
+  dirty_.insert(from);
+  return Place(e, sel);
+}
+
+// LIRE split: 2-means over the posting's live vectors; both halves get new centroids and the
+// old one is removed. Then vectors of the new postings that were closer to the old centroid,
+// and vectors of neighbouring postings now closer to a new centroid than to their own, are
+// re-assigned by the RNG rule (SPFresh §4, SPTAG ExtraDynamicSearcher::CollectReAssign).
+Status Compactor::Split(uint32_t cid) {
+  VECPUFF_ASSIGN_OR_RETURN(auto* posting, Load(cid));
+  std::vector<std::shared_ptr<Entry>> entries = *posting;
+  std::vector<const float*> rows;
+  for (const auto& e : entries) rows.push_back(e->space.data());
+  std::vector<float> centers;
+  std::vector<uint32_t> label;
+  if (!TwoMeans(rows, dims_, /*seed=*/cid, &centers, &label)) {
+    unsplittable_.insert(cid);  // identical vectors: keep the posting large, never drop data
+    return Status::OK();
+  }
+  ++stats_.splits;
+  std::vector<float> old(wc_->Vector(cid), wc_->Vector(cid) + dims_);
+  const uint32_t a = wc_->Create(centers.data());
+  const uint32_t b = wc_->Create(centers.data() + dims_);
+  created_[a] = std::vector<float>(centers.begin(), centers.begin() + dims_);
+  created_[b] = std::vector<float>(centers.begin() + dims_, centers.end());
+  wc_->Remove(cid);
+  postings_.erase(cid);
+  dirty_.erase(cid);
+  if (state_.SlotOf(cid)) removed_.push_back(cid);
+  created_.erase(cid);
+  auto& pa = postings_[a];
+  auto& pb = postings_[b];
+  for (size_t i = 0; i < entries.size(); ++i) (label[i] == 0 ? pa : pb).push_back(entries[i]);
+  dirty_.insert(a);
+  dirty_.insert(b);
+
+  // (a) vectors of the new postings that are no closer to their new centroid than to the old.
+  for (uint32_t nc : {a, b}) {
+    std::vector<std::shared_ptr<Entry>> members = postings_[nc];
+    const float* c = wc_->Vector(nc);
+    for (const auto& e : members) {
+      if (D(e->space.data(), old.data()) <= D(e->space.data(), c)) {
+        VECPUFF_RETURN_IF_ERROR(Reassign(e, nc));
+      }
+    }
+  }
+  // (b) vectors of nearby postings now closer to a new centroid than to the old and their own.
+  if (tuning_.reassign_neighbors > 0) {
+    std::vector<std::pair<float, uint32_t>> near;
+    wc_->Nearest(old.data(), tuning_.reassign_neighbors + 2, &near);
+    for (const auto& [dist, nb] : near) {
+      if (nb == a || nb == b) continue;
+      VECPUFF_ASSIGN_OR_RETURN(auto* nposting, Load(nb));
+      std::vector<std::shared_ptr<Entry>> members = *nposting;
+      const float* nbv = wc_->Vector(nb);
+      for (const auto& e : members) {
+        const float* v = e->space.data();
+        const float to_new = std::min(D(v, wc_->Vector(a)), D(v, wc_->Vector(b)));
+        if (to_new < D(v, old.data()) && to_new < D(v, nbv)) {
+          VECPUFF_RETURN_IF_ERROR(Reassign(e, nb));
+        }
+      }
+    }
+  }
+  return Status::OK();
+}
+
+// LIRE merge: the posting is removed and each of its vectors is re-assigned by the RNG rule
+// among the remaining centroids.
+Status Compactor::Merge(uint32_t cid) {
+  VECPUFF_ASSIGN_OR_RETURN(auto* posting, Load(cid));
+  std::vector<std::shared_ptr<Entry>> entries = *posting;
+  ++stats_.merges;
+  wc_->Remove(cid);
+  postings_.erase(cid);
+  dirty_.erase(cid);
+  if (state_.SlotOf(cid)) removed_.push_back(cid);
+  created_.erase(cid);
+  for (const auto& e : entries) {
+    std::vector<uint32_t> sel = RngSelect(e->space.data(), *wc_, tuning_, dims_, &scratch_);
+    VECPUFF_RETURN_IF_ERROR(Place(e, sel));
+  }
+  return Status::OK();
+}
+
+Result<CompactionOutput> Compactor::Run() {
+  next_docno_ = state_.next_docno();
+  if (!state_.empty() && (state_.metric() != in_.metric || state_.dims() != dims_)) {
+    return Status::Corruption("index metric or dimensions differ from the namespace's");
+  }
+  // 1. The version map: every change gets its new version; new ids get docnos.
+  std::vector<std::shared_ptr<Entry>> fresh;
+  for (const DocChange& c : in_.changes) {
+    std::optional<uint32_t> docno = state_.Docno(c.id);
+    if (c.kind == DocChange::Kind::kDelete) {
+      if (docno) versions_[*docno] = 0;
+      continue;
+    }
+    auto e = std::make_shared<Entry>();
+    if (c.kind == DocChange::Kind::kPatch) {
+      if (!docno) continue;  // patching a document the index does not have: nothing to do
+      // The vector and attributes come from the document's current copy at its home.
+      const uint32_t home = state_.Home(*docno);
+      auto slot = state_.SlotOf(home);
+      if (!slot) return Status::Corruption("document '" + c.id + "' has no home posting");
+      VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> p,
+                               in_.source(home, state_.Ref(*slot)));
+      std::shared_ptr<Entry> found;
+      for (size_t i = 0; i < p->size(); ++i) {
+        if (p->docnos[i] == *docno && p->versions[i] == state_.Version(*docno)) {
+          found = EntryFrom(*p, i);
+          break;
+        }
+      }
+      if (!found) {
+        return Status::Corruption("document '" + c.id + "' is missing from its home posting");
+      }
+      e = found;
+      nlohmann::json attrs = nlohmann::json::parse(e->attrs, nullptr, false);
+      nlohmann::json patch = nlohmann::json::parse(c.attributes_json, nullptr, false);
+      if (!attrs.is_object() || !patch.is_object()) {
+        return Status::Corruption("document '" + c.id + "' has malformed attributes");
+      }
+      for (const auto& [key, value] : patch.items()) attrs[key] = value;
+      e->attrs = attrs.dump();
+    } else {
+      if (c.vector.size() != dims_) {
+        return Status::InvalidArgument("change for '" + c.id + "' has wrong dimensions");
+      }
+      e->vec = c.vector;
+      e->norm = Norm(e->vec.data(), dims_);
+      e->space.resize(dims_);
+      IndexSpaceVector(in_.metric, e->vec.data(), dims_, e->space.data());
+      e->attrs = c.attributes_json;
+      stats_.input_bytes += size_t{dims_} * 4;
+    }
+    e->id = c.id;
+    e->version = c.version;
+    if (docno) {
+      e->docno = *docno;
+    } else {
+      e->docno = next_docno_++;
+      new_ids_[e->docno] = c.id;
+    }
+    versions_[e->docno] = c.version;
+    fresh.push_back(std::move(e));
+  }
+
+  // A first index, or a batch larger than the index: build from scratch (SPANN).
+  if (state_.empty() || fresh.size() > state_.live_docs()) {
+    std::vector<std::shared_ptr<Entry>> all;
+    std::unordered_set<uint32_t> seen;
+    for (const auto& e : fresh) seen.insert(e->docno);
+    for (uint32_t s = 0; s < state_.centroid_count(); ++s) {
+      VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> p,
+                               in_.source(state_.CentroidId(s), state_.Ref(s)));
+      for (size_t i = 0; i < p->size(); ++i) {
+        const uint32_t d = p->docnos[i];
+        if (CurrentVersion(d) != p->versions[i] || !seen.insert(d).second) continue;
+        all.push_back(EntryFrom(*p, i));
+      }
+    }
+    all.insert(all.end(), fresh.begin(), fresh.end());
+    return Rebuild(std::move(all));
+  }
+
+  // 2. Append each new version to its postings (closure + RNG).
+  wc_ = std::make_unique<WorkingCentroids>(state_, dims_, state_.next_centroid_id());
+  for (const auto& e : fresh) {
+    std::vector<uint32_t> sel = RngSelect(e->space.data(), *wc_, tuning_, dims_, &scratch_);
+    VECPUFF_RETURN_IF_ERROR(Place(e, sel));
+  }
+  // 3. LIRE: split what grew too large, merge what shrank too small, until stable.
+  for (int round = 0; round < 64; ++round) {
+    std::vector<uint32_t> todo(dirty_.begin(), dirty_.end());
+    std::sort(todo.begin(), todo.end());
+    bool changed = false;
+    for (uint32_t cid : todo) {
+      if (!wc_->Alive(cid) || !dirty_.count(cid)) continue;
+      const size_t n = postings_[cid].size();
+      if (n > tuning_.split_limit && !unsplittable_.count(cid)) {
+        VECPUFF_RETURN_IF_ERROR(Split(cid));
+        changed = true;
+      } else if (n < tuning_.merge_limit && wc_->live() > 1) {
+        VECPUFF_RETURN_IF_ERROR(Merge(cid));
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  IndexMeta meta;
+  meta.generation = in_.generation;
+  meta.removed_centroids = removed_;
+  return Finish(std::move(meta), created_);
+}
+
+Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> all) {
+  stats_.rebuilt = true;
+  IndexMeta meta;
+  meta.is_base = true;
+  meta.generation = in_.generation;
+  meta.metric = in_.metric;
+  meta.dims = dims_;
+  // Docnos are renumbered densely; versions are kept.
+  for (size_t i = 0; i < all.size(); ++i) {
+    auto e = std::make_shared<Entry>(*all[i]);
+    e->docno = static_cast<uint32_t>(i);
+    all[i] = std::move(e);
+  }
+  versions_.clear();
+  new_ids_.clear();
+  for (const auto& e : all) {
+    versions_[e->docno] = e->version;
+    new_ids_[e->docno] = e->id;
+  }
+  next_docno_ = static_cast<uint32_t>(all.size());
+  // SQ8 parameters from a sample of the index-space vectors.
+  {
+    std::vector<float> sample;
+    const size_t step = std::max<size_t>(1, all.size() / tuning_.max_build_sample);
+    for (size_t i = 0; i < all.size(); i += step) {
+      sample.insert(sample.end(), all[i]->space.begin(), all[i]->space.end());
+    }
+    meta.sq8 = TrainSq8(sample.data(), sample.size() / dims_, dims_);
+  }
+  IndexState empty;
+  wc_ = std::make_unique<WorkingCentroids>(empty, dims_, 0);
+  if (!all.empty()) {
+    const size_t want = std::max<size_t>(
+        1,
+        (all.size() * std::min<uint32_t>(tuning_.replica_count, 2) + tuning_.posting_target - 1) /
+            tuning_.posting_target);
+    std::vector<const float*> rows;
+    rows.reserve(all.size());
+    for (const auto& e : all) rows.push_back(e->space.data());
+    std::vector<float> centers =
+        HierarchicalKMeans(rows, dims_, want, tuning_.max_build_sample, tuning_.build_threads);
+    for (size_t c = 0; c < centers.size() / dims_; ++c) {
+      const uint32_t id = wc_->Create(&centers[c * dims_]);
+      created_[id] =
+          std::vector<float>(centers.begin() + c * dims_, centers.begin() + (c + 1) * dims_);
+      postings_[id];
+    }
+    // Assignment, in parallel: each thread selects for a stripe of the entries.
+    std::vector<std::vector<uint32_t>> sel(all.size());
+    const unsigned threads = std::max(1u, tuning_.build_threads);
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        std::vector<std::pair<float, uint32_t>> scratch;
+        for (size_t i = t; i < all.size(); i += threads) {
+          sel[i] = RngSelect(all[i]->space.data(), *wc_, tuning_, dims_, &scratch);
+        }
+      });
+    }
+    for (auto& th : pool) th.join();
+    for (size_t i = 0; i < all.size(); ++i) {
+      for (uint32_t cid : sel[i]) postings_[cid].push_back(all[i]);
+    }
+    for (auto& [cid, entries] : postings_) dirty_.insert(cid);
+    // Postings left empty get no centroid.
+    for (auto it = postings_.begin(); it != postings_.end();) {
+      if (it->second.empty()) {
+        dirty_.erase(it->first);
+        created_.erase(it->first);
+        wc_->Remove(it->first);
+        it = postings_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  return Finish(std::move(meta), created_);
+}
+
+Result<CompactionOutput> Compactor::Finish(IndexMeta meta,
+                                           std::map<uint32_t, std::vector<float>> created) {
+  CompactionOutput out;
+  const Sq8Params& sq8 = meta.is_base ? meta.sq8 : state_.sq8();
+  std::vector<uint32_t> written(dirty_.begin(), dirty_.end());
+  std::sort(written.begin(), written.end());
+  // docno -> the first written posting holding it.
+  std::unordered_map<uint32_t, uint32_t> holder;
+  std::unordered_set<uint32_t> removed_or_written(removed_.begin(), removed_.end());
+  std::string pack;
+  auto close_pack = [&] {
+    if (pack.empty()) return;
+    stats_.bytes_written += pack.size();
+    out.packs.emplace_back(in_.pack_key(out.packs.size()), std::move(pack));
+    pack.clear();
+  };
+  for (uint32_t cid : written) {
+    if (!wc_->Alive(cid)) continue;
+    if (meta.is_base == false) removed_or_written.insert(cid);
+    PostingData p;
+    p.centroid_id = cid;
+    p.dims = dims_;
+    std::unordered_set<uint32_t> seen;
+    for (const auto& e : postings_[cid]) {
+      if (!seen.insert(e->docno).second) continue;
+      p.docnos.push_back(e->docno);
+      p.versions.push_back(e->version);
+      p.norms.push_back(e->norm);
+      const size_t at = p.codes.size();
+      p.codes.resize(at + dims_);
+      EncodeSq8(sq8, e->space.data(), p.codes.data() + at);
+      p.vectors.insert(p.vectors.end(), e->vec.begin(), e->vec.end());
+      p.ids.push_back(e->id);
+      p.attributes.push_back(e->attrs);
+      holder.emplace(e->docno, cid);
+    }
+    if (p.size() == 0 && !meta.is_base) {
+      // Every entry went stale: the centroid stays, with an empty posting.
+    }
+    std::string blob = EncodePosting(p);
+    if (!pack.empty() && pack.size() + blob.size() > tuning_.pack_bytes) close_pack();
+    CentroidRecord rec;
+    rec.id = cid;
+    auto c = created.find(cid);
+    if (c != created.end()) rec.vector = c->second;
+    rec.ref.offset = pack.size();
+    rec.ref.length = static_cast<uint32_t>(blob.size());
+    rec.ref.count = static_cast<uint32_t>(p.size());
+    rec.ref.pack = in_.pack_key(out.packs.size());
+    pack += blob;
+    ++stats_.postings_written;
+    stats_.entries_written += p.size();
+    meta.centroids.push_back(std::move(rec));
+  }
+  close_pack();
+
+  // Document records: new versions, deletions, and homes that moved.
+  auto home_of = [&](uint32_t docno) -> std::optional<uint32_t> {
+    auto it = holder.find(docno);
+    if (it == holder.end()) return std::nullopt;
+    return it->second;
+  };
+  if (meta.is_base) {
+    for (const auto& [docno, version] : versions_) {
+      auto h = home_of(docno);
+      if (!h) return Status::Internal("rebuild left a document without a posting");
+      meta.docs.push_back({docno, version, *h, new_ids_.at(docno)});
+    }
+  } else {
+    std::unordered_set<uint32_t> done;
+    for (const auto& [docno, version] : versions_) {
+      done.insert(docno);
+      auto id_it = new_ids_.find(docno);
+      const std::string& id = id_it != new_ids_.end() ? id_it->second : state_.DocId(docno);
+      if (version == 0) {
+        meta.docs.push_back({docno, 0, 0, id});
+        continue;
+      }
+      auto h = home_of(docno);
+      if (!h) return Status::Internal("compaction left document '" + id + "' without a posting");
+      meta.docs.push_back({docno, version, *h, id});
+    }
+    // Unchanged documents whose home posting was removed, or rewritten without them.
+    for (const auto& [cid, entries] : loaded_) {
+      for (uint32_t docno : entries) {
+        if (done.count(docno) || state_.Version(docno) == 0 || state_.Home(docno) != cid) continue;
+        if (!removed_or_written.count(cid)) continue;
+        auto h = home_of(docno);
+        if (h && *h == cid) continue;
+        if (!h) {
+          return Status::Internal("compaction left document '" + state_.DocId(docno) +
+                                  "' without a posting");
+        }
+        done.insert(docno);
+        meta.docs.push_back({docno, state_.Version(docno), *h, state_.DocId(docno)});
+      }
+    }
+    std::sort(meta.docs.begin(), meta.docs.end(),
+              [](const DocRecord& a, const DocRecord& b) { return a.docno < b.docno; });
+  }
+  meta.next_docno = next_docno_;
+  meta.next_centroid_id = wc_->next_id();
+
+  // Packs whose every posting moved are retired.
+  std::unordered_map<std::string, int64_t> refs;
+  for (uint32_t s = 0; s < state_.centroid_count(); ++s) ++refs[state_.Ref(s).pack];
+  if (meta.is_base) {
+    for (const auto& [key, n] : refs) out.retired_packs.push_back(key);
+  } else {
+    for (uint32_t cid : removed_or_written) {
+      if (auto slot = state_.SlotOf(cid)) --refs[state_.Ref(*slot).pack];
+    }
+    for (const auto& [key, n] : refs) {
+      if (n <= 0) out.retired_packs.push_back(key);
+    }
+  }
+  std::sort(out.retired_packs.begin(), out.retired_packs.end());
+  out.meta = std::move(meta);
+  out.stats = stats_;
+  return out;
+}
+
+}  // namespace
+
+Result<CompactionOutput> Compact(const CompactionInput& input, const IndexTuning& tuning) {
+  if (input.state == nullptr || input.dims == 0 || !input.source || !input.pack_key) {
+    return Status::InvalidArgument("compaction input incomplete");
+  }
+  Compactor c(input, tuning);
+  return c.Run();
+}
+
+}  // namespace vecpuff

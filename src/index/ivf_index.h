@@ -1,0 +1,163 @@
+// The SPFresh index of one namespace, in memory: centroids (with where each centroid's posting
+// list is stored), and the document version map that tells which posting entries are current.
+// Posting lists themselves live in immutable pack objects and are read on demand
+// (PostingSource), through the caches.
+//
+// IndexState is the folded result of the metas the manifest lists (segment_format.h). The
+// compaction algorithm (Compact) reads an IndexState plus the WAL changes since it was built,
+// and produces the next meta and the pack objects it references: SPANN's closure assignment
+// with the RNG rule for new vectors, LIRE's split (2-means) / reassign / merge for postings
+// that grow too large or too small, and lazy removal of stale entries from every posting it
+// rewrites. See docs/index.md.
+//
+// Thread safety: IndexState is a plain value: concurrent const access is safe, mutation needs
+// exclusive access. Compact() only reads the state.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "catalog/manifest.h"
+#include "common/status.h"
+#include "index/segment_format.h"
+#include "index/sq8.h"
+
+namespace vecpuff {
+
+// Tunables of index construction and search. Changing them never invalidates an index.
+struct IndexTuning {
+  uint32_t posting_target = 96;       // build: expected entries per posting (incl. replicas)
+  uint32_t split_limit = 256;         // a posting with more live entries is split (2-means)
+  uint32_t merge_limit = 12;          // a posting with fewer live entries is merged away
+  uint32_t replica_count = 4;         // max postings one vector is assigned to
+  float closure_factor = 2.0f;        // replica j only if D(v,c_j) <= factor * D(v,c_1) (squared)
+  float rng_factor = 1.0f;            // RNG rule: reject c_j if rng * D(c_j,c_i) <= D(v,c_j)
+  uint32_t candidate_centroids = 32;  // nearest centroids considered for assignment
+  uint32_t reassign_neighbors = 8;    // postings near a split checked for reassignment
+  size_t pack_bytes = 64u << 20;      // a pack object is closed at this size
+  size_t max_build_sample = 20000;    // k-means trains on at most this many vectors
+  unsigned build_threads = 2;
+};
+
+// One write to a document, folded over the WAL entries being indexed: its final state.
+struct DocChange {
+  enum class Kind { kUpsert, kPatch, kDelete };
+  Kind kind = Kind::kUpsert;
+  std::string id;
+  uint64_t version = 0;         // WAL seq of the last write
+  std::vector<float> vector;    // kUpsert
+  std::string attributes_json;  // kUpsert: the attributes; kPatch: keys to overwrite
+};
+
+class IndexState {
+ public:
+  bool empty() const { return cids_.empty(); }
+  DistanceMetric metric() const { return metric_; }
+  uint32_t dims() const { return dims_; }
+  const Sq8Params& sq8() const { return sq8_; }
+  size_t centroid_count() const { return cids_.size(); }
+  uint64_t live_docs() const { return live_docs_; }
+  uint32_t next_docno() const { return next_docno_; }
+  uint32_t next_centroid_id() const { return next_centroid_id_; }
+
+  // Folds one meta. A base replaces everything. Corruption if the meta contradicts the state
+  // (a delta before any base, an unknown centroid).
+  Status Apply(const IndexMeta& meta);
+  // The whole state as a base meta.
+  IndexMeta MakeBase(uint64_t generation) const;
+
+  // The document's docno if it is in the index.
+  std::optional<uint32_t> Docno(std::string_view id) const;
+  uint64_t Version(uint32_t docno) const { return docno < version_.size() ? version_[docno] : 0; }
+  uint32_t Home(uint32_t docno) const { return home_[docno]; }
+  const std::string& DocId(uint32_t docno) const { return doc_id_[docno]; }
+
+  // Centroid slots nearest to `qn` (the query, normalized for cosine), ascending by distance,
+  // at most `n`, with their squared distances.
+  void NearestCentroids(const float* qn, size_t n,
+                        std::vector<std::pair<float, uint32_t>>* out) const;
+  uint32_t CentroidId(uint32_t slot) const { return cids_[slot]; }
+  const float* CentroidVector(uint32_t slot) const { return &cvecs_[size_t{slot} * dims_]; }
+  const PostingRef& Ref(uint32_t slot) const { return refs_[slot]; }
+  std::optional<uint32_t> SlotOf(uint32_t centroid_id) const;
+  // Pack objects referenced by some posting.
+  std::vector<std::string> Packs() const;
+
+ private:
+  void RemoveSlot(uint32_t slot);
+
+  DistanceMetric metric_ = DistanceMetric::kEuclideanSquared;
+  uint32_t dims_ = 0;
+  Sq8Params sq8_;
+  std::vector<uint32_t> cids_;
+  std::vector<float> cvecs_;
+  std::vector<PostingRef> refs_;
+  std::unordered_map<uint32_t, uint32_t> slot_of_;
+  std::unordered_map<std::string, uint32_t> pack_refs_;  // pack key -> postings in it
+
+  std::vector<uint64_t> version_;  // by docno; 0 = free
+  std::vector<uint32_t> home_;
+  std::vector<std::string> doc_id_;
+  std::unordered_map<std::string, uint32_t> docno_of_;
+  uint32_t next_centroid_id_ = 0;
+  uint32_t next_docno_ = 0;
+  uint64_t live_docs_ = 0;
+};
+
+// Reads the posting of a centroid of the state being compacted (through the caches).
+using PostingSource = std::function<Result<std::shared_ptr<const PostingData>>(uint32_t centroid_id,
+                                                                               const PostingRef&)>;
+
+struct CompactionStats {
+  uint64_t input_bytes = 0;  // new vector bytes (4 per dimension per upserted document)
+  uint64_t bytes_written = 0;
+  uint64_t postings_written = 0;
+  uint64_t entries_written = 0;
+  uint64_t splits = 0;
+  uint64_t merges = 0;
+  uint64_t reassigned = 0;
+  bool rebuilt = false;
+};
+
+struct CompactionOutput {
+  IndexMeta meta;                                          // delta, or a base when rebuilt
+  std::vector<std::pair<std::string, std::string>> packs;  // key, bytes
+  std::vector<std::string> retired_packs;  // packs the new state no longer references
+  CompactionStats stats;
+};
+
+struct CompactionInput {
+  const IndexState* state = nullptr;  // the committed index (may be empty)
+  DistanceMetric metric = DistanceMetric::kEuclideanSquared;
+  uint32_t dims = 0;
+  std::vector<DocChange> changes;  // one per document id
+  uint64_t generation = 0;         // the generation being written
+  // Key of the k-th pack object this compaction writes.
+  std::function<std::string(size_t k)> pack_key;
+  PostingSource source;
+};
+
+Result<CompactionOutput> Compact(const CompactionInput& input, const IndexTuning& tuning);
+
+// Scans postings for the query code: valid entries (current version, not in `masked`), each
+// docno once, the `limit` nearest by approximate (SQ8) distance, ascending.
+struct ScanHit {
+  uint32_t approx;  // squared L2 in code units
+  uint32_t docno;
+  const PostingData* posting;
+  uint32_t index;
+};
+void ScanPostings(const IndexState& state, const std::vector<const PostingData*>& postings,
+                  const uint8_t* query_code, size_t limit,
+                  const std::unordered_set<uint32_t>* masked, std::vector<ScanHit>* out);
+
+// The vector as the index sees it: normalized for cosine (zero stays zero), as is for L2.
+void IndexSpaceVector(DistanceMetric metric, const float* v, size_t dims, float* out);
+
+}  // namespace vecpuff

@@ -1,0 +1,484 @@
+// The ANN index end to end through Database: compaction, indexed queries against the exact
+// scan, churn (overwrites, deletes, patches, splits and merges), restart, crashes at every
+// step of a commit, racing compactors, garbage collection, and cold-query round trips.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+
+#include "catalog/layout.h"
+#include "catalog/manifest.h"
+#include "db/database.h"
+#include "storage/counting_store.h"
+#include "storage/latency_store.h"
+#include "storage/memory_store.h"
+
+namespace vecpuff {
+namespace {
+
+using nlohmann::json;
+
+constexpr uint32_t kDims = 24;
+
+DbOptions IndexOptions() {
+  DbOptions o;
+  o.compactor_enabled = false;  // tests compact explicitly
+  o.batch_window_ms = 0;
+  o.gc_grace_ms = 0;
+  o.orphan_min_age_ms = 0;
+  o.index_tuning.posting_target = 32;
+  o.index_tuning.split_limit = 64;
+  o.index_tuning.merge_limit = 6;
+  o.index_tuning.replica_count = 2;
+  o.default_probes = 12;
+  return o;
+}
+
+// Gaussian clusters: realistic enough for recall, cheap to generate.
+class Data {
+ public:
+  explicit Data(uint64_t seed, int clusters = 40) : rng_(seed) {
+    std::normal_distribution<float> g(0, 10);
+    for (int c = 0; c < clusters; ++c) {
+      std::vector<float> v(kDims);
+      for (float& x : v) x = g(rng_);
+      centers_.push_back(v);
+    }
+  }
+  std::vector<float> Next() {
+    std::uniform_int_distribution<size_t> pick(0, centers_.size() - 1);
+    std::normal_distribution<float> g(0, 1.5);
+    std::vector<float> v = centers_[pick(rng_)];
+    for (float& x : v) x += g(rng_);
+    return v;
+  }
+  std::mt19937_64& rng() { return rng_; }
+
+ private:
+  std::mt19937_64 rng_;
+  std::vector<std::vector<float>> centers_;
+};
+
+struct Model {  // what the namespace must contain
+  std::map<std::string, std::pair<std::vector<float>, json>> docs;
+};
+
+Status WriteRows(Database* db, const std::string& ns, Model* model,
+                 std::vector<std::pair<std::string, std::vector<float>>> rows, int tag) {
+  WriteRequest w;
+  w.distance_metric = DistanceMetric::kEuclideanSquared;
+  for (auto& [id, v] : rows) {
+    UpsertRow r;
+    r.id = id;
+    r.vector = v;
+    r.attributes = {{"tag", tag}, {"id", id}};
+    model->docs[id] = {v, r.attributes};
+    w.upsert_rows.push_back(std::move(r));
+  }
+  return db->Write(ns, std::move(w)).status();
+}
+
+QueryRequest Q(const std::vector<float>& v, size_t k = 10) {
+  QueryRequest q;
+  q.vector = v;
+  q.top_k = k;
+  return q;
+}
+
+// Recall@k of indexed queries against the exact scan, and every hit checked against the
+// model (no deleted document, no stale vector or attributes, exact distances).
+double CheckQueries(Database* db, const std::string& ns, const Model& model, Data* data,
+                    int queries, size_t k = 10) {
+  size_t found = 0, total = 0;
+  for (int i = 0; i < queries; ++i) {
+    std::vector<float> qv = data->Next();
+    QueryRequest exact = Q(qv, k);
+    exact.exact = true;
+    auto truth = db->Query(ns, exact);
+    auto got = db->Query(ns, Q(qv, k));
+    EXPECT_TRUE(truth.ok()) << truth.status().ToString();
+    EXPECT_TRUE(got.ok()) << got.status().ToString();
+    if (!truth.ok() || !got.ok()) return 0;
+    EXPECT_EQ(truth->hits.size(), std::min(k, model.docs.size()));
+    EXPECT_EQ(got->hits.size(), std::min(k, model.docs.size()));
+    std::set<std::string> want;
+    for (const auto& h : truth->hits) want.insert(h.id);
+    for (const auto& h : got->hits) {
+      auto it = model.docs.find(h.id);
+      EXPECT_TRUE(it != model.docs.end()) << "returned deleted document " << h.id;
+      if (it == model.docs.end()) continue;
+      EXPECT_EQ(h.vector, it->second.first) << "stale vector for " << h.id;
+      EXPECT_EQ(h.attributes, it->second.second) << "stale attributes for " << h.id;
+      float d = 0;
+      for (uint32_t j = 0; j < kDims; ++j) d += (qv[j] - h.vector[j]) * (qv[j] - h.vector[j]);
+      EXPECT_NEAR(h.dist, d, 1e-3 * (1 + d));
+      found += want.count(h.id);
+    }
+    // The exact scan agrees with the model too.
+    for (const auto& h : truth->hits) EXPECT_TRUE(model.docs.count(h.id)) << h.id;
+    total += want.size();
+  }
+  return total == 0 ? 1.0 : double(found) / total;
+}
+
+TEST(IndexTest, CompactionIndexesEverythingAndQueriesMatchTheExactScan) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  ObjectStore& store = *owned;
+  Database db(&store, IndexOptions());
+  Data data(1);
+  Model model;
+  for (int b = 0; b < 10; ++b) {
+    std::vector<std::pair<std::string, std::vector<float>>> rows;
+    for (int i = 0; i < 300; ++i) rows.emplace_back("d" + std::to_string(b * 300 + i), data.Next());
+    ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+  }
+  auto before = db.Metadata("ns");
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->index_status, "updating");
+  EXPECT_EQ(before->indexed_row_count, 0u);
+  EXPECT_GT(before->unindexed_bytes, 0u);
+
+  ASSERT_TRUE(db.Compact("ns").ok());
+  auto md = db.Metadata("ns");
+  ASSERT_TRUE(md.ok());
+  EXPECT_EQ(md->index_status, "up_to_date");
+  EXPECT_EQ(md->indexed_row_count, 3000u);
+  EXPECT_EQ(md->approx_row_count, 3000u);
+  EXPECT_EQ(md->unindexed_bytes, 0u);
+  EXPECT_GT(md->index_bytes_written, 0u);
+  EXPECT_EQ(md->index_input_bytes, 3000u * kDims * 4);
+
+  EXPECT_GE(CheckQueries(&db, "ns", model, &data, 50), 0.95);
+
+  // More effort never lowers recall; probes = every posting equals the exact answer.
+  QueryRequest all = Q(data.Next());
+  all.probes = 100000;
+  QueryRequest exact = all;
+  exact.exact = true;
+  auto a = db.Query("ns", all);
+  auto e = db.Query("ns", exact);
+  ASSERT_TRUE(a.ok() && e.ok());
+  ASSERT_EQ(a->hits.size(), e->hits.size());
+  for (size_t i = 0; i < a->hits.size(); ++i) EXPECT_EQ(a->hits[i].id, e->hits[i].id);
+}
+
+TEST(IndexTest, RecallHoldsThroughChurnAndNothingStaleIsReturned) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  ObjectStore& store = *owned;
+  Database db(&store, IndexOptions());
+  Data data(2);
+  Model model;
+  int next = 0;
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 2000; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  for (int round = 1; round <= 8; ++round) {
+    rows.clear();
+    // New documents (make postings grow and split)...
+    for (int i = 0; i < 400; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
+    // ...overwrites of existing ones with new vectors...
+    std::vector<std::string> ids;
+    for (const auto& [id, doc] : model.docs) ids.push_back(id);
+    std::shuffle(ids.begin(), ids.end(), data.rng());
+    for (int i = 0; i < 150; ++i) rows.emplace_back(ids[i], data.Next());
+    ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, round).ok());
+    // ...deletes (postings shrink and merge)...
+    WriteRequest del;
+    for (int i = 150; i < 450; ++i) {
+      del.deletes.push_back(ids[i]);
+      model.docs.erase(ids[i]);
+    }
+    // ...and patches.
+    for (int i = 450; i < 500; ++i) {
+      PatchRow p;
+      p.id = ids[i];
+      p.attributes = {{"patched", round}};
+      model.docs[ids[i]].second["patched"] = round;
+      del.patch_rows.push_back(p);
+    }
+    ASSERT_TRUE(db.Write("ns", std::move(del)).ok());
+    // Queries see the tail merged over the index before compaction...
+    EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9) << "round " << round;
+    ASSERT_TRUE(db.Compact("ns").ok());
+    // ...and after.
+    EXPECT_GE(CheckQueries(&db, "ns", model, &data, 30), 0.9) << "round " << round;
+    auto md = db.Metadata("ns");
+    ASSERT_TRUE(md.ok());
+    EXPECT_EQ(md->indexed_row_count, model.docs.size());
+    EXPECT_EQ(md->approx_row_count, model.docs.size());
+  }
+  // A process that opens the namespace afresh serves the same data from the stored index.
+  Database db2(&store, IndexOptions());
+  EXPECT_GE(CheckQueries(&db2, "ns", model, &data, 30), 0.9);
+}
+
+TEST(IndexTest, KResultsEvenWhenMostDocumentsNearTheQueryAreDeleted) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  ObjectStore& store = *owned;
+  Database db(&store, IndexOptions());
+  Data data(3);
+  Model model;
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 2000; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  WriteRequest del;
+  for (int i = 0; i < 1980; ++i) {
+    del.deletes.push_back("d" + std::to_string(i));
+    model.docs.erase("d" + std::to_string(i));
+  }
+  ASSERT_TRUE(db.Write("ns", std::move(del)).ok());
+  // The deletes are in the tail: the index still holds stale copies.
+  auto r = db.Query("ns", Q(data.Next(), 10));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->hits.size(), 10u);
+  for (const auto& h : r->hits) EXPECT_TRUE(model.docs.count(h.id)) << h.id;
+  ASSERT_TRUE(db.Compact("ns").ok());
+  r = db.Query("ns", Q(data.Next(), 10));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->hits.size(), 10u);
+  for (const auto& h : r->hits) EXPECT_TRUE(model.docs.count(h.id)) << h.id;
+}
+
+// Fails the compaction at a named point, as a crash there would leave the store.
+TEST(IndexTest, CompactorCrashAtAnyPointLosesNothing) {
+  for (const char* point : {"packs_written", "meta_written", "committed"}) {
+    SCOPED_TRACE(point);
+    std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+    ObjectStore& store = *owned;
+    Data data(4);
+    Model model;
+    {
+      Database db(&store, IndexOptions());
+      std::vector<std::pair<std::string, std::vector<float>>> rows;
+      for (int i = 0; i < 1000; ++i) rows.emplace_back("a" + std::to_string(i), data.Next());
+      ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+      ASSERT_TRUE(db.Compact("ns").ok());
+      rows.clear();
+      for (int i = 0; i < 500; ++i) rows.emplace_back("b" + std::to_string(i), data.Next());
+      for (int i = 0; i < 100; ++i) rows.emplace_back("a" + std::to_string(i), data.Next());
+      ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
+      auto ns = db.Metadata("ns");  // opens it
+      ASSERT_TRUE(ns.ok());
+    }
+    // A fresh process crashes mid-compaction.
+    {
+      Database db(&store, IndexOptions());
+      ASSERT_TRUE(db.Metadata("ns").ok());
+      Status crash;
+      {
+        // Reach the namespace through the public API, then set the hook.
+        auto n = db.TestOnlyNamespace("ns");
+        ASSERT_TRUE(n.ok());
+        (*n)->compaction_hook = [&](std::string_view at) {
+          return at == point ? Status::Aborted("crash") : Status::OK();
+        };
+        crash = db.Compact("ns");
+      }
+      EXPECT_EQ(crash.code(), StatusCode::kAborted) << crash.ToString();
+    }
+    // Restart: everything acknowledged is there, and the next compaction succeeds.
+    Database db(&store, IndexOptions());
+    EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
+    ASSERT_TRUE(db.Compact("ns").ok());
+    EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
+    auto md = db.Metadata("ns");
+    ASSERT_TRUE(md.ok());
+    EXPECT_EQ(md->indexed_row_count, model.docs.size());
+    EXPECT_EQ(md->index_status, "up_to_date");
+    // Garbage collection leaves exactly what the manifest references.
+    ASSERT_TRUE(db.Compact("ns").ok());
+    auto got = store.Get(ManifestKey("", "ns"));
+    ASSERT_TRUE(got.ok());
+    auto m = DecodeManifest(got->data);
+    ASSERT_TRUE(m.ok());
+    EXPECT_TRUE(m->index.retired.empty());
+    auto objects = ListAll(&store, IndexPrefix("", "ns"));
+    ASSERT_TRUE(objects.ok());
+    std::set<std::string> referenced(m->index.metas.begin(), m->index.metas.end());
+    for (const auto& o : *objects) {
+      if (o.key.find("/pack-") != std::string::npos) continue;
+      EXPECT_TRUE(referenced.count(o.key)) << "unreferenced meta left: " << o.key;
+    }
+  }
+}
+
+TEST(IndexTest, RacingCompactorsCommitOnceAndBothServeTheWinner) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  ObjectStore& store = *owned;
+  Data data(5);
+  Model model;
+  Database a(&store, IndexOptions());
+  Database b(&store, IndexOptions());
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 1500; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&a, "ns", &model, rows, 0).ok());
+  ASSERT_TRUE(b.Metadata("ns").ok());  // b has replayed the same tail
+  Status sa, sb;
+  std::thread ta([&] { sa = a.Compact("ns"); });
+  std::thread tb([&] { sb = b.Compact("ns"); });
+  ta.join();
+  tb.join();
+  EXPECT_TRUE(sa.ok()) << sa.ToString();
+  EXPECT_TRUE(sb.ok()) << sb.ToString();
+  auto got = store.Get(ManifestKey("", "ns"));
+  ASSERT_TRUE(got.ok());
+  auto m = DecodeManifest(got->data);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->index.generation, 1u);  // one commit, not two
+  EXPECT_EQ(m->index.metas.size(), 1u);
+  EXPECT_GE(CheckQueries(&a, "ns", model, &data, 20), 0.95);
+  EXPECT_GE(CheckQueries(&b, "ns", model, &data, 20), 0.95);
+  // The loser's objects are gone: only one generation's objects exist.
+  auto objects = ListAll(&store, IndexPrefix("", "ns"));
+  ASSERT_TRUE(objects.ok());
+  std::set<std::string> dirs;
+  for (const auto& o : *objects) dirs.insert(o.key.substr(0, o.key.rfind('/')));
+  EXPECT_EQ(dirs.size(), 1u);
+}
+
+TEST(IndexTest, StaleProcessStillSeesEveryAcknowledgedWrite) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  ObjectStore& store = *owned;
+  Data data(6);
+  Model model;
+  Database a(&store, IndexOptions());
+  Database b(&store, IndexOptions());
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 1000; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&a, "ns", &model, rows, 0).ok());
+  ASSERT_TRUE(b.Metadata("ns").ok());
+  ASSERT_TRUE(a.Compact("ns").ok());
+  // b still serves its old snapshot (no index); a writes more and compacts again.
+  std::vector<float> probe = data.Next();
+  ASSERT_TRUE(WriteRows(&a, "ns", &model, {{"needle", probe}}, 1).ok());
+  ASSERT_TRUE(a.Compact("ns").ok());
+  auto r = b.Query("ns", Q(probe, 1));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->hits.size(), 1u);
+  EXPECT_EQ(r->hits[0].id, "needle");
+  // After adopting a's index, b agrees with the model.
+  ASSERT_TRUE(b.Compact("ns", /*force=*/false).ok());
+  EXPECT_GE(CheckQueries(&b, "ns", model, &data, 20), 0.95);
+}
+
+// Records when each request ran, to count sequential round trips: the longest chain of
+// requests each starting after the previous one finished.
+class RoundTripRecorder : public ObjectStoreWrapper {
+ public:
+  using ObjectStoreWrapper::ObjectStoreWrapper;
+  using Clock = std::chrono::steady_clock;
+  Result<GetResult> Get(std::string_view key, std::optional<ByteRange> range) override {
+    auto start = Clock::now();
+    auto r = target()->Get(key, range);
+    Record(start);
+    return r;
+  }
+  Result<ListPage> List(const ListOptions& o) override {
+    auto start = Clock::now();
+    auto r = target()->List(o);
+    Record(start);
+    return r;
+  }
+  Result<ObjectMeta> Head(std::string_view key) override {
+    auto start = Clock::now();
+    auto r = target()->Head(key);
+    Record(start);
+    return r;
+  }
+  size_t SequentialRounds() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::sort(spans_.begin(), spans_.end());
+    std::vector<size_t> depth(spans_.size(), 1);
+    size_t best = 0;
+    for (size_t i = 0; i < spans_.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (spans_[j].second <= spans_[i].first) depth[i] = std::max(depth[i], depth[j] + 1);
+      }
+      best = std::max(best, depth[i]);
+    }
+    return best;
+  }
+  size_t requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return spans_.size();
+  }
+  void Reset() {
+    std::lock_guard<std::mutex> lock(mu_);
+    spans_.clear();
+  }
+
+ private:
+  void Record(Clock::time_point start) {
+    std::lock_guard<std::mutex> lock(mu_);
+    spans_.emplace_back(start, Clock::now());
+  }
+  std::mutex mu_;
+  std::vector<std::pair<Clock::time_point, Clock::time_point>> spans_;
+};
+
+TEST(IndexTest, ColdQueryTakesAtMostThreeSequentialRoundTrips) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  ObjectStore& store = *owned;
+  Data data(7);
+  Model model;
+  {
+    Database db(&store, IndexOptions());
+    std::vector<std::pair<std::string, std::vector<float>>> rows;
+    for (int i = 0; i < 3000; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+    ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+    ASSERT_TRUE(db.Compact("ns").ok());
+    // An unindexed tail too: a few entries past the index.
+    for (int b = 0; b < 5; ++b) {
+      ASSERT_TRUE(WriteRows(&db, "ns", &model, {{"t" + std::to_string(b), data.Next()}}, 1).ok());
+    }
+  }
+  // Each request takes 20 ms, so requests issued together overlap and requests that depend
+  // on each other do not.
+  LatencyInjectingStore slow(&store, std::chrono::milliseconds(20));
+  RoundTripRecorder rec(&slow);
+  Database cold(&rec, IndexOptions());
+  auto r = cold.Query("ns", Q(data.Next(), 10));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->hits.size(), 10u);
+  EXPECT_LE(rec.SequentialRounds(), 3u) << rec.requests() << " requests";
+  // Warm: only the freshness probe.
+  rec.Reset();
+  ASSERT_TRUE(cold.Query("ns", Q(data.Next(), 10)).ok());
+  EXPECT_LE(rec.SequentialRounds(), 1u);
+  // The result is right, too.
+  EXPECT_GE(CheckQueries(&cold, "ns", model, &data, 10), 0.95);
+}
+
+TEST(IndexTest, CorruptPostingIsReportedNotServed) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  ObjectStore& store = *owned;
+  Data data(8);
+  Model model;
+  Database db(&store, IndexOptions());
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 500; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  auto objects = ListAll(&store, IndexPrefix("", "ns"));
+  ASSERT_TRUE(objects.ok());
+  for (const auto& o : *objects) {
+    if (o.key.find("/pack-") == std::string::npos) continue;
+    auto got = store.Get(o.key);
+    ASSERT_TRUE(got.ok());
+    std::string bad = got->data;
+    for (size_t i = 100; i < bad.size(); i += 997) bad[i] ^= 0x5a;
+    ASSERT_TRUE(store.Put(o.key, bad).ok());
+  }
+  Database fresh(&store, IndexOptions());  // empty posting cache
+  auto r = fresh.Query("ns", Q(data.Next()));
+  EXPECT_TRUE(r.status().IsCorruption()) << r.status().ToString();
+}
+
+}  // namespace
+}  // namespace vecpuff
