@@ -47,4 +47,9 @@ inline std::string IndexObjectKey(std::string_view prefix, std::string_view ns, 
   return IndexPrefix(prefix, ns) + buf + std::string(name);
 }
 
+// True for keys of index objects, which are immutable: safe to cache by key forever.
+inline bool IsImmutableObjectKey(std::string_view key) {
+  return key.find("/index/") != std::string_view::npos;
+}
+
 }  // namespace vecpuff

@@ -491,6 +491,7 @@ const std::vector<OptionSpec>& Specs() {
         IntegerOption("indexing", "max_age_ms", &O::indexing, &Idx::max_age_ms, 1, kDayMs),
         IntegerOption("indexing", "max_unindexed_bytes", &O::indexing, &Idx::max_unindexed_bytes, 1,
                       kTiB),
+        IntegerOption("indexing", "ann_probes", &O::indexing, &Idx::ann_probes, 1, 100'000),
 
         BoolOption("compactor", "enabled", &O::compactor, &Cmp::enabled),
         IntegerOption("compactor", "interval_ms", &O::compactor, &Cmp::interval_ms, 1, kDayMs),

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 
@@ -91,10 +93,23 @@ void Database::CompactorLoop() {
         if (ns->is_open()) open.push_back(ns);
       }
     }
-    for (const auto& ns : open) {
-      Status s = ns->Compact(/*force=*/false);
-      if (!s.ok()) spdlog::warn("namespace '{}': compaction failed: {}", ns->name(), s.ToString());
-    }
+    // Up to compactor_max_concurrent namespaces at once, each claimed by one worker.
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < open.size(); i = next++) {
+        Status s = open[i]->Compact(/*force=*/false);
+        if (!s.ok()) {
+          spdlog::warn("namespace '{}': compaction failed: {}", open[i]->name(), s.ToString());
+        }
+      }
+    };
+    const size_t workers =
+        std::clamp<size_t>(static_cast<size_t>(options_.compactor_max_concurrent), 1,
+                           std::max<size_t>(open.size(), 1));
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < workers; ++t) pool.emplace_back(work);
+    work();
+    for (auto& t : pool) t.join();
     lock.lock();
   }
 }

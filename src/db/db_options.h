@@ -37,9 +37,10 @@ struct DbOptions {
   // max_unindexed_bytes.
   bool compactor_enabled = true;
   int64_t compactor_interval_ms = 1000;
+  int compactor_max_concurrent = 1;  // namespaces compacted at once
   size_t index_trigger_bytes = 64u << 20;
   size_t index_trigger_rows = 50000;
-  int64_t index_max_age_ms = 60000;
+  int64_t index_max_age_ms = 1000;
   size_t max_unindexed_bytes = size_t{2} << 30;
   // Objects a commit stops referencing are deleted this long after (queries that started
   // before may still read them). Objects no manifest ever referenced (a compactor that lost a
@@ -48,7 +49,7 @@ struct DbOptions {
   int64_t orphan_min_age_ms = 3600000;
   IndexTuning index_tuning;
   // Default query effort: postings scanned (QueryRequest::probes).
-  uint32_t default_probes = 16;
+  uint32_t default_probes = 10;
   // Decoded posting lists kept in memory, in bytes (shared by all namespaces).
   size_t posting_cache_bytes = 256u << 20;
 };

@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "api/http_server.h"
+#include "cache/caching_store.h"
+#include "catalog/layout.h"
 #include "config/config.h"
 #include "db/database.h"
 #include "storage/local_store.h"
@@ -29,6 +31,16 @@ DbOptions MakeDbOptions(const Options& o) {
   db.batch_window_ms = o.batching.window_ms;
   db.max_batch_bytes = o.batching.max_batch_bytes;
   db.max_batch_rows = o.batching.max_batch_rows;
+  db.index_trigger_bytes = o.indexing.unindexed_bytes_trigger;
+  db.index_trigger_rows = o.indexing.unindexed_rows_trigger;
+  db.index_max_age_ms = o.indexing.max_age_ms;
+  db.max_unindexed_bytes = o.indexing.max_unindexed_bytes;
+  db.default_probes = o.indexing.ann_probes;
+  db.compactor_enabled = o.compactor.enabled;
+  db.compactor_interval_ms = o.compactor.interval_ms;
+  db.compactor_max_concurrent = o.compactor.max_concurrent;
+  db.gc_grace_ms = o.compactor.gc_grace_period_ms;
+  db.posting_cache_bytes = o.cache.memory_bytes;
   return db;
 }
 
@@ -109,7 +121,22 @@ int Run(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<ObjectStore> base = std::move(*opened);
-  RetryingStore store(base.get(), MakeRetryOptions(options.storage));
+  RetryingStore retrying(base.get(), MakeRetryOptions(options.storage));
+  // Index objects are immutable (created once, never rewritten), so the disk cache may serve
+  // them by key without ever checking back; mutable keys (manifest, WAL probes) bypass it.
+  std::unique_ptr<DiskCache> disk_cache;
+  if (options.cache.size_bytes > 0) {
+    auto opened_cache = DiskCache::Open(options.cache.path, options.cache.size_bytes);
+    if (!opened_cache.ok()) {
+      spdlog::critical("disk cache: {}", opened_cache.status().message());
+      return 1;
+    }
+    disk_cache = std::move(*opened_cache);
+  }
+  CachingStoreOptions caching;
+  caching.is_immutable = IsImmutableObjectKey;
+  caching.disk = disk_cache.get();
+  CachingStore store(&retrying, caching);
   spdlog::info("object store: {}", store.Describe());
 
   // Block the shutdown signals in every thread; this thread waits for them below.
