@@ -1050,6 +1050,17 @@ Status Namespace::CompactOnce() {
     }
     InstallIndexLocked(nullptr, in.generation, through);
   }
+  {
+    std::lock_guard<std::mutex> lock(totals_mu_);
+    totals_.input_bytes += out.stats.input_bytes;
+    totals_.bytes_written += bytes;
+    totals_.postings_written += out.stats.postings_written;
+    totals_.entries_written += out.stats.entries_written;
+    totals_.splits += out.stats.splits;
+    totals_.merges += out.stats.merges;
+    totals_.reassigned += out.stats.reassigned;
+    totals_.rebuilt = totals_.rebuilt || out.stats.rebuilt;
+  }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   spdlog::info(

@@ -90,6 +90,12 @@ class Namespace {
   // The generation and WAL position of the index this process serves.
   uint64_t index_generation() const { return index_generation_.load(); }
 
+  // Totals over the compactions this process committed (splits, merges, bytes...).
+  CompactionStats compaction_totals() const {
+    std::lock_guard<std::mutex> lock(totals_mu_);
+    return totals_;
+  }
+
   // Test hook: called at the named points of a compaction ("packs_written", "meta_written",
   // "committed"); a non-OK status aborts the compaction there, as a crash would.
   std::function<Status(std::string_view point)> compaction_hook;
@@ -210,6 +216,8 @@ class Namespace {
   std::atomic<uint64_t> index_generation_{0};
 
   std::mutex compact_mu_;  // one compaction of this namespace at a time in this process
+  mutable std::mutex totals_mu_;
+  CompactionStats totals_;
   int64_t last_orphan_scan_ms_ = 0;
   PostingCache* posting_cache_ = nullptr;  // owned by the Database; may be null
   friend class Database;
