@@ -604,7 +604,19 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
   for (int attempt = 0;; ++attempt) {
     bool retry = false;
     Result<QueryResult> result = QueryOnce(request, &retry);
-    if (retry && attempt < 8) continue;
+    if (retry) {
+      // The index changed while postings were read, or an object of our snapshot was
+      // deleted (we served an index older than the grace period): adopt the current index
+      // unless a compaction is doing so right now, then search again.
+      if (attempt >= 8) {
+        if (fresh.valid()) (void)fresh.get();
+        return Status::Unavailable("index of '" + name_ +
+                                   "' kept changing during the query; try again");
+      }
+      std::unique_lock<std::mutex> compacting(compact_mu_, std::try_to_lock);
+      if (compacting.owns_lock()) (void)RefreshIndex();
+      continue;
+    }
     if (fresh.valid()) {
       Status s = fresh.get();
       if (!s.ok()) return s;

@@ -90,6 +90,12 @@ class Namespace {
   // The generation and WAL position of the index this process serves.
   uint64_t index_generation() const { return index_generation_.load(); }
 
+  // Centroids of the index this process serves.
+  size_t centroid_count() {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    return index_->centroid_count();
+  }
+
   // Totals over the compactions this process committed (splits, merges, bytes...).
   CompactionStats compaction_totals() const {
     std::lock_guard<std::mutex> lock(totals_mu_);

@@ -128,6 +128,7 @@ Status IndexState::Apply(const IndexMeta& meta) {
     version_[d.docno] = d.version;
     home_[d.docno] = d.home;
   }
+  if (!meta.centroids.empty() || !meta.removed_centroids.empty() || meta.is_base) RebuildGroups();
   return Status::OK();
 }
 
@@ -153,13 +154,73 @@ IndexMeta IndexState::MakeBase(uint64_t generation) const {
   return m;
 }
 
+void IndexState::RebuildGroups() {
+  groups_.reset();
+  const size_t c = cids_.size();
+  if (c < kGroupThreshold) return;
+  std::vector<const float*> rows(c);
+  for (size_t i = 0; i < c; ++i) rows[i] = &cvecs_[i * dims_];
+  // Train on a sample; every centroid then joins its nearest group.
+  std::vector<const float*> sample = rows;
+  if (sample.size() > 20000) {
+    std::mt19937_64 rng(c);
+    std::shuffle(sample.begin(), sample.end(), rng);
+    sample.resize(20000);
+  }
+  auto groups = std::make_shared<Groups>();
+  groups->centers = KMeans(sample, dims_, static_cast<size_t>(std::sqrt(double(c))), 8, c, 2);
+  const size_t g = groups->centers.size() / dims_;
+  groups->members.resize(g);
+  const auto& k = BestKernels();
+  for (uint32_t s = 0; s < c; ++s) {
+    float best = std::numeric_limits<float>::infinity();
+    size_t arg = 0;
+    for (size_t j = 0; j < g; ++j) {
+      const float d = k.squared_l2(rows[s], &groups->centers[j * dims_], dims_);
+      if (d < best) best = d, arg = j;
+    }
+    groups->members[arg].push_back(s);
+  }
+  groups_ = std::move(groups);
+}
+
+void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const {
+  out->clear();
+  if (!groups_) {
+    out->resize(cids_.size());
+    std::iota(out->begin(), out->end(), 0u);
+    return;
+  }
+  const Groups& g = *groups_;
+  const auto& k = BestKernels();
+  const size_t count = g.members.size();
+  std::vector<std::pair<float, uint32_t>> order(count);
+  for (uint32_t j = 0; j < count; ++j) {
+    order[j] = {k.squared_l2(v, &g.centers[size_t{j} * dims_], dims_), j};
+  }
+  std::sort(order.begin(), order.end());
+  const size_t want = std::max(8 * n, cids_.size() / 32);
+  for (const auto& [d, j] : order) {
+    out->insert(out->end(), g.members[j].begin(), g.members[j].end());
+    if (out->size() >= want) break;
+  }
+}
+
 void IndexState::NearestCentroids(const float* qn, size_t n,
                                   std::vector<std::pair<float, uint32_t>>* out) const {
   const auto& k = BestKernels();
   out->clear();
-  out->reserve(cids_.size());
-  for (uint32_t s = 0; s < cids_.size(); ++s) {
-    out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
+  if (!groups_) {
+    out->reserve(cids_.size());
+    for (uint32_t s = 0; s < cids_.size(); ++s) {
+      out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
+    }
+  } else {
+    std::vector<uint32_t> slots;
+    CandidateSlots(qn, n, &slots);
+    out->reserve(slots.size());
+    for (uint32_t s : slots)
+      out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
   }
   n = std::min(n, out->size());
   std::partial_sort(out->begin(), out->begin() + n, out->end());
@@ -209,8 +270,10 @@ namespace {
 // Centroids during a compaction: the committed ones plus those created, minus those removed.
 class WorkingCentroids {
  public:
+  // Slot s < state.centroid_count() is the state's slot s, so the state's centroid groups
+  // serve for them; centroids created here are always compared.
   WorkingCentroids(const IndexState& state, uint32_t dims, uint32_t next_id)
-      : dims_(dims), next_id_(next_id) {
+      : state_(state), committed_(state.centroid_count()), dims_(dims), next_id_(next_id) {
     for (uint32_t s = 0; s < state.centroid_count(); ++s) {
       Add(state.CentroidId(s), state.CentroidVector(s));
     }
@@ -237,9 +300,16 @@ class WorkingCentroids {
   void Nearest(const float* v, size_t n, std::vector<std::pair<float, uint32_t>>* out) const {
     const auto& k = BestKernels();
     out->clear();
-    for (uint32_t s = 0; s < ids_.size(); ++s) {
-      if (!alive_[s]) continue;
-      out->emplace_back(k.squared_l2(v, &vecs_[size_t{s} * dims_], dims_), ids_[s]);
+    auto consider = [&](uint32_t s) {
+      if (alive_[s]) out->emplace_back(k.squared_l2(v, &vecs_[size_t{s} * dims_], dims_), ids_[s]);
+    };
+    if (committed_ >= IndexState::kGroupThreshold) {
+      std::vector<uint32_t> slots;
+      state_.CandidateSlots(v, n, &slots);
+      for (uint32_t s : slots) consider(s);
+      for (uint32_t s = static_cast<uint32_t>(committed_); s < ids_.size(); ++s) consider(s);
+    } else {
+      for (uint32_t s = 0; s < ids_.size(); ++s) consider(s);
     }
     n = std::min(n, out->size());
     std::partial_sort(out->begin(), out->begin() + n, out->end());
@@ -255,6 +325,8 @@ class WorkingCentroids {
     ++live_;
   }
 
+  const IndexState& state_;
+  const size_t committed_;
   uint32_t dims_;
   uint32_t next_id_;
   std::vector<uint32_t> ids_;

@@ -57,6 +57,9 @@ struct DocChange {
 
 class IndexState {
  public:
+  // From this many centroids on, searches go through centroid groups.
+  static constexpr size_t kGroupThreshold = 4096;
+
   bool empty() const { return cids_.empty(); }
   DistanceMetric metric() const { return metric_; }
   uint32_t dims() const { return dims_; }
@@ -78,8 +81,15 @@ class IndexState {
   uint32_t Home(uint32_t docno) const { return home_[docno]; }
   const std::string& DocId(uint32_t docno) const { return doc_id_[docno]; }
 
+  // Slots worth comparing with `v` when looking for its `n` nearest centroids: every slot
+  // while there are few centroids; with many, the members of the centroid groups nearest to
+  // `v` (a two-level structure over the centroids, rebuilt as they change), at least
+  // max(8n, centroids/32) of them.
+  void CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const;
+
   // Centroid slots nearest to `qn` (the query, normalized for cosine), ascending by distance,
-  // at most `n`, with their squared distances.
+  // at most `n`, with their squared distances. Exact with few centroids, approximate (from
+  // CandidateSlots) with many.
   void NearestCentroids(const float* qn, size_t n,
                         std::vector<std::pair<float, uint32_t>>* out) const;
   uint32_t CentroidId(uint32_t slot) const { return cids_[slot]; }
@@ -91,6 +101,14 @@ class IndexState {
 
  private:
   void RemoveSlot(uint32_t slot);
+  void RebuildGroups();
+
+  // The centroid groups: k-means over the centroids, each slot in its nearest group.
+  struct Groups {
+    std::vector<float> centers;
+    std::vector<std::vector<uint32_t>> members;
+  };
+  std::shared_ptr<const Groups> groups_;  // null below kGroupThreshold centroids
 
   DistanceMetric metric_ = DistanceMetric::kEuclideanSquared;
   uint32_t dims_ = 0;

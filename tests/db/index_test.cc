@@ -482,3 +482,38 @@ TEST(IndexTest, CorruptPostingIsReportedNotServed) {
 
 }  // namespace
 }  // namespace vecpuff
+
+namespace vecpuff {
+namespace {
+
+// With thousands of centroids, searches go through the centroid groups (a two-level
+// structure) instead of comparing every centroid; recall must not suffer, including after
+// incremental compactions that create and remove centroids.
+TEST(IndexTest, ManyCentroidsKeepRecallThroughTheCentroidGroups) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  DbOptions o = IndexOptions();
+  o.index_tuning.posting_target = 6;
+  o.index_tuning.split_limit = 16;
+  o.index_tuning.merge_limit = 2;
+  o.default_probes = 24;
+  Database db(owned.get(), o);
+  Data data(9, /*clusters=*/400);
+  Model model;
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 16000; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  auto ns = db.TestOnlyNamespace("ns");
+  ASSERT_TRUE(ns.ok());
+  EXPECT_GE((*ns)->centroid_count(), IndexState::kGroupThreshold);
+  EXPECT_GE(CheckQueries(&db, "ns", model, &data, 30), 0.9);
+  rows.clear();
+  for (int i = 0; i < 3000; ++i) rows.emplace_back("e" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  EXPECT_GT((*ns)->compaction_totals().splits, 0u);
+  EXPECT_GE(CheckQueries(&db, "ns", model, &data, 30), 0.9);
+}
+
+}  // namespace
+}  // namespace vecpuff
