@@ -128,7 +128,11 @@ Status IndexState::Apply(const IndexMeta& meta) {
     version_[d.docno] = d.version;
     home_[d.docno] = d.home;
   }
-  if (!meta.centroids.empty() || !meta.removed_centroids.empty() || meta.is_base) RebuildGroups();
+  if (!meta.centroids.empty() || !meta.removed_centroids.empty() || meta.is_base) {
+    groups_.reset();
+    if (cids_.size() >= kGroupThreshold)
+      groups_ = CentroidGroups::Build(cvecs_.data(), cids_.size(), dims_);
+  }
   return Status::OK();
 }
 
@@ -154,12 +158,10 @@ IndexMeta IndexState::MakeBase(uint64_t generation) const {
   return m;
 }
 
-void IndexState::RebuildGroups() {
-  groups_.reset();
-  const size_t c = cids_.size();
-  if (c < kGroupThreshold) return;
+std::shared_ptr<const CentroidGroups> CentroidGroups::Build(const float* vecs, size_t c,
+                                                            uint32_t dims) {
   std::vector<const float*> rows(c);
-  for (size_t i = 0; i < c; ++i) rows[i] = &cvecs_[i * dims_];
+  for (size_t i = 0; i < c; ++i) rows[i] = &vecs[i * dims];
   // Train on a sample; every centroid then joins its nearest group.
   std::vector<const float*> sample = rows;
   if (sample.size() > 20000) {
@@ -167,21 +169,36 @@ void IndexState::RebuildGroups() {
     std::shuffle(sample.begin(), sample.end(), rng);
     sample.resize(20000);
   }
-  auto groups = std::make_shared<Groups>();
-  groups->centers = KMeans(sample, dims_, static_cast<size_t>(std::sqrt(double(c))), 8, c, 2);
-  const size_t g = groups->centers.size() / dims_;
+  auto groups = std::make_shared<CentroidGroups>();
+  groups->centers = KMeans(sample, dims, static_cast<size_t>(std::sqrt(double(c))), 8, c, 2);
+  const size_t g = groups->centers.size() / dims;
   groups->members.resize(g);
   const auto& k = BestKernels();
   for (uint32_t s = 0; s < c; ++s) {
     float best = std::numeric_limits<float>::infinity();
     size_t arg = 0;
     for (size_t j = 0; j < g; ++j) {
-      const float d = k.squared_l2(rows[s], &groups->centers[j * dims_], dims_);
+      const float d = k.squared_l2(rows[s], &groups->centers[j * dims], dims);
       if (d < best) best = d, arg = j;
     }
     groups->members[arg].push_back(s);
   }
-  groups_ = std::move(groups);
+  return groups;
+}
+
+void CentroidGroups::Candidates(const float* v, uint32_t dims, size_t want,
+                                std::vector<uint32_t>* out) const {
+  const auto& k = BestKernels();
+  const size_t count = members.size();
+  std::vector<std::pair<float, uint32_t>> order(count);
+  for (uint32_t j = 0; j < count; ++j) {
+    order[j] = {k.squared_l2(v, &centers[size_t{j} * dims], dims), j};
+  }
+  std::sort(order.begin(), order.end());
+  for (const auto& [d, j] : order) {
+    out->insert(out->end(), members[j].begin(), members[j].end());
+    if (out->size() >= want) break;
+  }
 }
 
 void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const {
@@ -191,19 +208,7 @@ void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>*
     std::iota(out->begin(), out->end(), 0u);
     return;
   }
-  const Groups& g = *groups_;
-  const auto& k = BestKernels();
-  const size_t count = g.members.size();
-  std::vector<std::pair<float, uint32_t>> order(count);
-  for (uint32_t j = 0; j < count; ++j) {
-    order[j] = {k.squared_l2(v, &g.centers[size_t{j} * dims_], dims_), j};
-  }
-  std::sort(order.begin(), order.end());
-  const size_t want = std::max(8 * n, cids_.size() / 32);
-  for (const auto& [d, j] : order) {
-    out->insert(out->end(), g.members[j].begin(), g.members[j].end());
-    if (out->size() >= want) break;
-  }
+  groups_->Candidates(v, dims_, std::max(8 * n, cids_.size() / 32), out);
 }
 
 void IndexState::NearestCentroids(const float* qn, size_t n,
@@ -273,9 +278,19 @@ class WorkingCentroids {
   // Slot s < state.centroid_count() is the state's slot s, so the state's centroid groups
   // serve for them; centroids created here are always compared.
   WorkingCentroids(const IndexState& state, uint32_t dims, uint32_t next_id)
-      : state_(state), committed_(state.centroid_count()), dims_(dims), next_id_(next_id) {
+      : state_(&state), grouped_(state.centroid_count()), dims_(dims), next_id_(next_id) {
     for (uint32_t s = 0; s < state.centroid_count(); ++s) {
       Add(state.CentroidId(s), state.CentroidVector(s));
+    }
+  }
+
+  // Builds groups over every centroid now present (a rebuild creates them all at once).
+  void Regroup() {
+    state_ = nullptr;
+    groups_.reset();
+    grouped_ = ids_.size();
+    if (ids_.size() >= IndexState::kGroupThreshold) {
+      groups_ = CentroidGroups::Build(vecs_.data(), ids_.size(), dims_);
     }
   }
 
@@ -303,11 +318,15 @@ class WorkingCentroids {
     auto consider = [&](uint32_t s) {
       if (alive_[s]) out->emplace_back(k.squared_l2(v, &vecs_[size_t{s} * dims_], dims_), ids_[s]);
     };
-    if (committed_ >= IndexState::kGroupThreshold) {
+    if (grouped_ >= IndexState::kGroupThreshold && (state_ != nullptr || groups_)) {
       std::vector<uint32_t> slots;
-      state_.CandidateSlots(v, n, &slots);
+      if (state_ != nullptr) {
+        state_->CandidateSlots(v, n, &slots);
+      } else {
+        groups_->Candidates(v, dims_, std::max(8 * n, grouped_ / 32), &slots);
+      }
       for (uint32_t s : slots) consider(s);
-      for (uint32_t s = static_cast<uint32_t>(committed_); s < ids_.size(); ++s) consider(s);
+      for (uint32_t s = static_cast<uint32_t>(grouped_); s < ids_.size(); ++s) consider(s);
     } else {
       for (uint32_t s = 0; s < ids_.size(); ++s) consider(s);
     }
@@ -325,8 +344,9 @@ class WorkingCentroids {
     ++live_;
   }
 
-  const IndexState& state_;
-  const size_t committed_;
+  const IndexState* state_;                       // whose groups cover slots < grouped_, or null
+  std::shared_ptr<const CentroidGroups> groups_;  // our own, when state_ is null
+  size_t grouped_;
   uint32_t dims_;
   uint32_t next_id_;
   std::vector<uint32_t> ids_;
@@ -705,6 +725,7 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
           std::vector<float>(centers.begin() + c * dims_, centers.begin() + (c + 1) * dims_);
       postings_[id];
     }
+    wc_->Regroup();
     // Assignment, in parallel: each thread selects for a stripe of the entries.
     std::vector<std::vector<uint32_t>> sel(all.size());
     const unsigned threads = std::max(1u, tuning_.build_threads);

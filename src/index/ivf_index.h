@@ -55,6 +55,20 @@ struct DocChange {
   std::string attributes_json;  // kUpsert: the attributes; kPatch: keys to overwrite
 };
 
+// A two-level structure over many centroids: k-means over the centroids (about sqrt(n)
+// groups), each centroid in its nearest group. A search compares the group centers, then the
+// members of the nearest groups.
+struct CentroidGroups {
+  std::vector<float> centers;
+  std::vector<std::vector<uint32_t>> members;  // slots
+
+  // Groups over `count` vectors of `dims` floats (slots 0..count-1).
+  static std::shared_ptr<const CentroidGroups> Build(const float* vecs, size_t count,
+                                                     uint32_t dims);
+  // Members of the groups nearest to v until at least `want` are collected.
+  void Candidates(const float* v, uint32_t dims, size_t want, std::vector<uint32_t>* out) const;
+};
+
 class IndexState {
  public:
   // From this many centroids on, searches go through centroid groups.
@@ -101,14 +115,8 @@ class IndexState {
 
  private:
   void RemoveSlot(uint32_t slot);
-  void RebuildGroups();
 
-  // The centroid groups: k-means over the centroids, each slot in its nearest group.
-  struct Groups {
-    std::vector<float> centers;
-    std::vector<std::vector<uint32_t>> members;
-  };
-  std::shared_ptr<const Groups> groups_;  // null below kGroupThreshold centroids
+  std::shared_ptr<const CentroidGroups> groups_;  // null below kGroupThreshold centroids
 
   DistanceMetric metric_ = DistanceMetric::kEuclideanSquared;
   uint32_t dims_ = 0;
