@@ -483,7 +483,7 @@ class Harness {
         IndexSpaceVector(metric_, v.data(), dims_, space.data());
         valid_vectors.push_back(std::move(space));
       }
-      if (enforce_split_limit && valid_vectors.size() > tuning_.split_limit) {
+      if (valid_vectors.size() > tuning_.split_limit) {
         const bool identical =
             std::all_of(valid_vectors.begin(), valid_vectors.end(),
                         [&](const std::vector<float>& v) { return v == valid_vectors[0]; });
@@ -520,7 +520,6 @@ class Harness {
   }
 
   size_t oversized() const { return oversized_; }
-  bool enforce_split_limit = true;
 
  private:
   DistanceMetric metric_;
