@@ -4,15 +4,24 @@
 //   ingest (engine)  W threads call Database::Write with requests of B rows of D dims
 //   ingest (HTTP)    W clients POST the same requests as JSON to an in-process HttpServer
 //   query            single-thread exact top-10 queries over everything written
+//   query HTTP       C keep-alive clients POST exact top-10 queries to a small namespace
+//                    (--query-rows rows, so the search is cheap and the HTTP layer shows)
+//
+// HTTP request bodies are encoded before the clock starts: the figures are the server's,
+// not the in-process client's JSON encoder. --float-format double (default) sends each
+// float32 widened to double in shortest form, as nlohmann or Python's json do (about 18
+// characters a number); --float-format float sends the shortest float32 form (about 10).
 //
 // Prints rows/s to durable acknowledgement, request latency percentiles, WAL objects
 // written (group commit at work) and query latency. A benchmark, not a test: it asserts
 // nothing.
 #include <httplib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +34,7 @@
 #include <vector>
 
 #include "api/http_server.h"
+#include "api/json_codec.h"
 #include "catalog/layout.h"
 #include "db/database.h"
 #include "storage/counting_store.h"
@@ -44,9 +54,20 @@ struct Args {
   int batch = 100;
   int queries = 200;
   int64_t window_ms = 5;
+  std::string float_format = "double";  // or "float"
+  int query_rows = 500;
+  int query_clients = 8;
+  int http_queries = 20000;
 };
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// CPU time of the calling thread in ms: the codec figures stay meaningful on a busy machine.
+double ThreadCpuMs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -60,6 +81,20 @@ std::vector<float> RandomVector(std::mt19937* rng, int dims) {
   std::vector<float> v(dims);
   for (float& x : v) x = u(*rng);
   return v;
+}
+
+// Appends `v` as a JSON array: floats widened to double (what nlohmann and Python's json
+// send for float32 data) or in their own shortest form.
+void AppendVector(const std::vector<float>& v, bool as_double, std::string* out) {
+  char buf[64];
+  out->push_back('[');
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out->push_back(',');
+    auto r = as_double ? std::to_chars(buf, buf + sizeof(buf), static_cast<double>(v[i]))
+                       : std::to_chars(buf, buf + sizeof(buf), v[i]);
+    out->append(buf, r.ptr);
+  }
+  out->push_back(']');
 }
 
 struct IngestFigures {
@@ -126,6 +161,14 @@ int Main(int argc, char** argv) {
       a.queries = v;
     else if (k == "--window-ms")
       a.window_ms = v;
+    else if (k == "--float-format")
+      a.float_format = argv[i + 1];
+    else if (k == "--query-rows")
+      a.query_rows = v;
+    else if (k == "--query-clients")
+      a.query_clients = v;
+    else if (k == "--http-queries")
+      a.http_queries = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -165,9 +208,9 @@ int Main(int argc, char** argv) {
   }
   std::printf(
       "write_path_bench: %d rows x %d dims, %d writers, %d rows/request, window %lld ms, "
-      "%s store at %s\n",
+      "%s store at %s, HTTP floats as %s\n",
       a.rows, a.dims, a.writers, a.batch, static_cast<long long>(a.window_ms), a.backend.c_str(),
-      where.c_str());
+      where.c_str(), a.float_format.c_str());
   CountingStore store(opened->get());
   DbOptions o;
   o.batch_window_ms = a.window_ms;
@@ -193,17 +236,41 @@ int Main(int argc, char** argv) {
   for (int t = 0; t < a.writers; ++t) {
     clients.push_back(std::make_unique<httplib::Client>("127.0.0.1", server.port()));
     clients.back()->set_keep_alive(true);
+    clients.back()->set_tcp_nodelay(true);  // as curl, Python's urllib3 and Go's net/http do
     clients.back()->set_read_timeout(60, 0);
   }
-  IngestFigures http = Ingest(a, [&](int t, int first, int n) {
-    nlohmann::json rows = nlohmann::json::array();
-    for (int i = first; i < first + n; ++i) {
-      rows.push_back({{"id", "h" + std::to_string(i)}, {"vector", data[i]}, {"i", i}});
+  const bool as_double = a.float_format == "double";
+  std::vector<std::string> bodies((a.rows + a.batch - 1) / a.batch);
+  for (size_t b = 0; b < bodies.size(); ++b) {
+    std::string& body = bodies[b];
+    body = R"({"upsert_rows":[)";
+    for (int i = b * a.batch; i < std::min<int>(a.rows, (b + 1) * a.batch); ++i) {
+      if (i != static_cast<int>(b) * a.batch) body.push_back(',');
+      body += R"({"id":"h)" + std::to_string(i) + R"(","vector":)";
+      AppendVector(data[i], as_double, &body);
+      body += R"(,"i":)" + std::to_string(i) + "}";
     }
-    auto res = clients[t]->Post("/namespaces/http", nlohmann::json{{"upsert_rows", rows}}.dump(),
-                                "application/json");
+    body += "]}";
+  }
+  {
+    // The codec alone, in this thread: the server's cost per request before the engine.
+    const int reps = 20;
+    double t0 = ThreadCpuMs();
+    for (int i = 0; i < reps; ++i) {
+      if (!ParseWriteRequest(bodies[i % bodies.size()]).ok()) return 1;
+    }
+    double ms = (ThreadCpuMs() - t0) / reps;
+    std::printf(
+        "%-16s %9.0f rows/s  %7.1f MB/s JSON  %.1f ns/number (per CPU second, %d rows/body)\n",
+        "decode write", a.batch / ms * 1000, bodies[0].size() / ms / 1000,
+        ms * 1e6 / (a.batch * a.dims), a.batch);
+  }
+  IngestFigures http = Ingest(a, [&](int t, int first, int) {
+    auto res = clients[t]->Post("/namespaces/http", bodies[first / a.batch], "application/json");
     return res && res->status == 200;
   });
+  bodies.clear();
+  bodies.shrink_to_fit();
   wal = ListAll(&store, WalPrefix("", "http"));
   Report("ingest HTTP", a, http, wal.ok() ? wal->size() : 0);
 
@@ -223,6 +290,98 @@ int Main(int argc, char** argv) {
   std::printf("%-16s %9.1f QPS (1 thread)  p50 %6.2f ms  p99 %6.2f ms  over %d rows\n",
               "query exact", a.queries / (total / 1000), Percentile(q_ms, 0.5),
               Percentile(q_ms, 0.99), a.rows);
+
+  // HTTP queries: concurrent keep-alive clients against a namespace small enough that the
+  // search costs about as much as an ANN search would, so the HTTP layer's share shows.
+  {
+    WriteRequest w;
+    for (int i = 0; i < a.query_rows; ++i) {
+      w.upsert_rows.push_back({"q" + std::to_string(i), data[i % a.rows], {{"i", i}}});
+    }
+    if (!db.Write("qsmall", std::move(w)).ok()) return 1;
+  }
+  std::vector<std::string> query_bodies(64);
+  for (std::string& body : query_bodies) {
+    body = R"({"query_vector":)";
+    AppendVector(RandomVector(&rng, a.dims), as_double, &body);
+    body += R"(,"top_k":10,"include_vectors":false,"consistency":{"level":"eventual"}})";
+  }
+  {
+    // The codec alone for one query: decode the body, encode 10 hits.
+    auto hits = db.Query("qsmall", *ParseQueryRequest(query_bodies[0]));
+    if (!hits.ok()) return 1;
+    QueryResult with_vectors = *hits;
+    for (QueryHit& h : with_vectors.hits) h.vector = data[0];
+    QueryResult without = *hits;
+    for (QueryHit& h : without.hits) h.vector.clear();
+    const int reps = 2000;
+    size_t sink = 0;
+    double t0 = ThreadCpuMs();
+    for (int i = 0; i < reps; ++i) sink += ParseQueryRequest(query_bodies[i % 64])->vector.size();
+    double decode_us = (ThreadCpuMs() - t0) * 1000 / reps;
+    t0 = ThreadCpuMs();
+    for (int i = 0; i < reps; ++i) sink += EncodeQueryResult(without).size();
+    double encode_us = (ThreadCpuMs() - t0) * 1000 / reps;
+    t0 = ThreadCpuMs();
+    for (int i = 0; i < reps / 10; ++i) sink += EncodeQueryResult(with_vectors).size();
+    double encode_vectors_us = (ThreadCpuMs() - t0) * 10000 / reps;
+    std::printf(
+        "%-16s decode %.1f us (%d dims), encode top-%zu %.1f us, with vectors %.1f us "
+        "(CPU time)\n",
+        "codec query", decode_us, a.dims, without.hits.size(), encode_us, encode_vectors_us);
+    volatile size_t keep = sink;  // the loops must not be optimized away
+    (void)keep;
+  }
+  for (bool include_vectors : {false, true}) {
+    std::vector<std::string> bodies_now = query_bodies;
+    if (include_vectors) {
+      for (std::string& b : bodies_now) {
+        b.replace(b.find(R"("include_vectors":false)"), 23, R"("include_vectors":true)");
+      }
+    }
+    std::atomic<int> next{0};
+    std::mutex mu;
+    std::vector<double> lat_ms;
+    std::atomic<bool> failed{false};
+    size_t response_bytes = 0;
+    auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < a.query_clients; ++t) {
+      threads.emplace_back([&, t] {
+        httplib::Client c("127.0.0.1", server.port());
+        c.set_keep_alive(true);
+        c.set_tcp_nodelay(true);
+        std::vector<double> mine;
+        size_t bytes = 0;
+        for (int q; (q = next.fetch_add(1)) < a.http_queries;) {
+          auto t0 = Clock::now();
+          auto res = c.Post("/namespaces/qsmall/query", bodies_now[(q + t) % bodies_now.size()],
+                            "application/json");
+          if (!res || res->status != 200) {
+            failed = true;
+            return;
+          }
+          bytes += res->body.size();
+          mine.push_back(Ms(Clock::now() - t0));
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        lat_ms.insert(lat_ms.end(), mine.begin(), mine.end());
+        response_bytes += bytes;
+      });
+    }
+    for (auto& th : threads) th.join();
+    if (failed) {
+      std::fprintf(stderr, "HTTP query failed\n");
+      return 1;
+    }
+    double s = Ms(Clock::now() - start) / 1000;
+    std::printf(
+        "%-16s %9.1f QPS (%d clients)  p50 %6.2f ms  p99 %6.2f ms  over %d rows, "
+        "include_vectors %s, %.0f bytes/response\n",
+        "query HTTP", lat_ms.size() / s, a.query_clients, Percentile(lat_ms, 0.5),
+        Percentile(lat_ms, 0.99), a.query_rows, include_vectors ? "true" : "false",
+        lat_ms.empty() ? 0.0 : static_cast<double>(response_bytes) / lat_ms.size());
+  }
   server.Stop();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

@@ -2,249 +2,376 @@
 
 #include <charconv>
 #include <cmath>
-#include <limits>
+#include <cstring>
 
 namespace vecpuff {
 namespace {
 
 using nlohmann::json;
 
-std::string TypeName(const json& v) {
-  if (v.is_null()) return "null";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number()) return "a number";
-  if (v.is_string()) return "a string";
-  if (v.is_array()) return "an array";
-  return "an object";
+std::string Index(std::string_view path, size_t i) {
+  std::string s(path);
+  s += '[';
+  s += std::to_string(i);
+  s += ']';
+  return s;
 }
 
-Status Expected(const std::string& path, std::string_view what, const json& got) {
-  return Status::InvalidArgument(path + ": expected " + std::string(what) + ", got " +
-                                 TypeName(got));
-}
-
-Status DecodeVector(const std::string& path, const json& v, std::vector<float>* out) {
-  if (!v.is_array()) return Expected(path, "an array of numbers", v);
-  out->resize(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    const json& x = v[i];
-    if (!x.is_number()) return Expected(path + "[" + std::to_string(i) + "]", "a number", x);
-    double d = x.get<double>();
-    if (!std::isfinite(d) || std::fabs(d) > std::numeric_limits<float>::max()) {
-      return Status::InvalidArgument(path + "[" + std::to_string(i) +
-                                     "]: not a finite 32-bit float");
-    }
-    (*out)[i] = static_cast<float>(d);
-  }
-  return Status::OK();
-}
-
-Status DecodeId(const std::string& path, const json& v, std::string* out) {
-  if (!v.is_string()) return Expected(path, "a string", v);
-  *out = v.get<std::string>();
-  return Status::OK();
-}
-
-// Fields of a row other than id and vector are attributes. "dist" is reserved because query
-// results put the distance under that key.
-Status DecodeAttributes(const std::string& path, const json& row, bool allow_vector,
-                        std::vector<float>* vector, bool* has_vector, json* attributes) {
+// Reads one row of upsert_rows (allow_vector) or patch_rows. `path` is "upsert_rows[3]".
+// The vector of the previous row sizes this one's (`*dims_hint`).
+Status ReadRow(JsonReader& r, const std::string& path, bool allow_vector, std::string* id,
+               std::vector<float>* vector, json* attributes, size_t* dims_hint) {
+  if (r.Peek() != '{') return r.TypeError(path, "an object");
+  VECPUFF_RETURN_IF_ERROR(r.BeginObject());
   *attributes = json::object();
-  if (has_vector) *has_vector = false;
-  for (const auto& [key, value] : row.items()) {
-    if (key == "id") continue;
-    if (key == "vector") {
+  json::object_t& attrs = attributes->get_ref<json::object_t&>();
+  bool has_id = false, has_vector = false;
+  bool first = true, more = true;
+  std::string key;
+  while (true) {
+    VECPUFF_RETURN_IF_ERROR(r.NextMember(&first, &key, &more));
+    if (!more) break;
+    if (key == "id") {
+      if (r.Peek() != '"') return r.TypeError(path + ".id", "a string");
+      VECPUFF_RETURN_IF_ERROR(r.ReadString(id));
+      has_id = true;
+    } else if (key == "vector") {
       if (!allow_vector) {
         return Status::InvalidArgument(path + ".vector: a patch cannot change the vector");
       }
-      VECPUFF_RETURN_IF_ERROR(DecodeVector(path + ".vector", value, vector));
-      *has_vector = true;
-      continue;
-    }
-    if (key == "dist") {
+      VECPUFF_RETURN_IF_ERROR(r.ReadFloatArray(path + ".vector", vector, *dims_hint));
+      *dims_hint = vector->size();
+      has_vector = true;
+    } else if (key == "dist") {
+      // Query results put the distance under this key.
       return Status::InvalidArgument(path + ".dist: 'dist' is reserved for query results");
+    } else {
+      // Every other field is an attribute.
+      json value;
+      VECPUFF_RETURN_IF_ERROR(r.ReadValue(&value));
+      attrs.insert_or_assign(key, std::move(value));
     }
-    (*attributes)[key] = value;
   }
+  if (!has_id) return Status::InvalidArgument(path + ".id: missing");
+  if (allow_vector && !has_vector) return Status::InvalidArgument(path + ".vector: missing");
   return Status::OK();
 }
 
-const json* Find(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it == obj.end() ? nullptr : &*it;
+Status UnknownField(const std::string& key) {
+  return Status::InvalidArgument("unknown field '" + key + "'");
 }
 
-Status RejectUnknownFields(const json& obj, std::initializer_list<std::string_view> known) {
-  for (const auto& [key, value] : obj.items()) {
-    bool ok = false;
-    for (std::string_view k : known) ok = ok || key == k;
-    if (!ok) return Status::InvalidArgument("unknown field '" + key + "'");
+Status ReadWrite(JsonReader& r, WriteRequest* req) {
+  if (r.Peek() != '{') return r.TypeError("request body", "an object");
+  VECPUFF_RETURN_IF_ERROR(r.BeginObject());
+  bool first = true, more = true;
+  std::string key;
+  size_t dims_hint = 0;
+  while (true) {
+    VECPUFF_RETURN_IF_ERROR(r.NextMember(&first, &key, &more));
+    if (!more) return Status::OK();
+    if (key == "distance_metric") {
+      req->distance_metric.reset();
+      if (r.ConsumeNull()) continue;
+      if (r.Peek() != '"') return r.TypeError("distance_metric", "a string");
+      std::string name;
+      VECPUFF_RETURN_IF_ERROR(r.ReadString(&name));
+      req->distance_metric = ParseDistanceMetric(name);
+      if (!req->distance_metric) {
+        return Status::InvalidArgument(
+            "distance_metric: must be 'cosine_distance' or 'euclidean_squared', got '" + name +
+            "'");
+      }
+    } else if (key == "upsert_rows" || key == "patch_rows") {
+      const bool upsert = key == "upsert_rows";
+      if (upsert) {
+        req->upsert_rows.clear();
+      } else {
+        req->patch_rows.clear();
+      }
+      if (r.ConsumeNull()) continue;
+      const std::string field = key;
+      if (r.Peek() != '[') return r.TypeError(field, "an array");
+      VECPUFF_RETURN_IF_ERROR(r.BeginArray());
+      bool first_row = true, more_rows = true;
+      for (size_t i = 0;; ++i) {
+        VECPUFF_RETURN_IF_ERROR(r.NextElement(&first_row, &more_rows));
+        if (!more_rows) break;
+        const std::string path = Index(field, i);
+        if (upsert) {
+          UpsertRow& row = req->upsert_rows.emplace_back();
+          VECPUFF_RETURN_IF_ERROR(
+              ReadRow(r, path, true, &row.id, &row.vector, &row.attributes, &dims_hint));
+        } else {
+          PatchRow& row = req->patch_rows.emplace_back();
+          VECPUFF_RETURN_IF_ERROR(
+              ReadRow(r, path, false, &row.id, nullptr, &row.attributes, &dims_hint));
+        }
+      }
+    } else if (key == "deletes") {
+      req->deletes.clear();
+      if (r.ConsumeNull()) continue;
+      if (r.Peek() != '[') return r.TypeError("deletes", "an array of ids");
+      VECPUFF_RETURN_IF_ERROR(r.BeginArray());
+      bool first_id = true, more_ids = true;
+      for (size_t i = 0;; ++i) {
+        VECPUFF_RETURN_IF_ERROR(r.NextElement(&first_id, &more_ids));
+        if (!more_ids) break;
+        if (r.Peek() != '"') return r.TypeError(Index("deletes", i), "a string");
+        VECPUFF_RETURN_IF_ERROR(r.ReadString(&req->deletes.emplace_back()));
+      }
+    } else {
+      return UnknownField(key);
+    }
   }
+}
+
+// A non-negative integer field of at most `max`; `range_error` says what is allowed.
+Status ReadCount(JsonReader& r, const char* field, uint64_t max, const std::string& range_error,
+                 uint64_t* out) {
+  char c = r.Peek();
+  if (c != '-' && !(c >= '0' && c <= '9')) return r.TypeError(field, "an integer");
+  JsonReader::IntegerToken token;
+  VECPUFF_RETURN_IF_ERROR(r.ReadIntegerToken(&token));
+  if (!token.is_integer) {
+    return Status::InvalidArgument(std::string(field) + ": expected an integer, got a number");
+  }
+  if (token.negative || token.overflow || token.value > max) {
+    return Status::InvalidArgument(std::string(field) + ": " + range_error);
+  }
+  *out = token.value;
   return Status::OK();
 }
 
-// The double closest to the shortest decimal that round-trips `f` as a float, so that a
-// stored 0.1f is returned as 0.1 rather than 0.10000000149011612.
-double ShortestDouble(float f) {
+Status ReadQuery(JsonReader& r, QueryRequest* req) {
+  if (r.Peek() != '{') return r.TypeError("request body", "an object");
+  VECPUFF_RETURN_IF_ERROR(r.BeginObject());
+  const QueryRequest defaults;
+  bool has_vector = false;
+  bool first = true, more = true;
+  std::string key;
+  while (true) {
+    VECPUFF_RETURN_IF_ERROR(r.NextMember(&first, &key, &more));
+    if (!more) break;
+    if (key == "query_vector") {
+      VECPUFF_RETURN_IF_ERROR(r.ReadFloatArray("query_vector", &req->vector, 0));
+      has_vector = true;
+    } else if (key == "top_k") {
+      req->top_k = defaults.top_k;
+      if (r.ConsumeNull()) continue;
+      char c = r.Peek();
+      if (c != '-' && !(c >= '0' && c <= '9')) return r.TypeError("top_k", "an integer");
+      JsonReader::IntegerToken token;
+      VECPUFF_RETURN_IF_ERROR(r.ReadIntegerToken(&token));
+      // An integer beyond int64/uint64 was a double to nlohmann, hence "a number".
+      if (!token.is_integer || token.overflow) {
+        return Status::InvalidArgument("top_k: expected an integer, got a number");
+      }
+      if (token.negative) return Status::InvalidArgument("top_k: must be at least 1");
+      // The engine checks the upper limit.
+      req->top_k = static_cast<size_t>(std::min<uint64_t>(token.value, SIZE_MAX));
+    } else if (key == "probes") {
+      req->probes = defaults.probes;
+      if (r.ConsumeNull()) continue;
+      uint64_t probes = 0;
+      VECPUFF_RETURN_IF_ERROR(ReadCount(
+          r, "probes", kMaxQueryProbes,
+          "must be between 0 and " + std::to_string(kMaxQueryProbes) + " (0: the default)",
+          &probes));
+      req->probes = static_cast<uint32_t>(probes);
+    } else if (key == "include_vectors" || key == "include_attributes" || key == "exact") {
+      bool* flag = key == "include_vectors"      ? &req->include_vectors
+                   : key == "include_attributes" ? &req->include_attributes
+                                                 : &req->exact;
+      *flag = key == "include_vectors"      ? defaults.include_vectors
+              : key == "include_attributes" ? defaults.include_attributes
+                                            : defaults.exact;
+      if (r.ConsumeNull()) continue;
+      char c = r.Peek();
+      if (c != 't' && c != 'f') return r.TypeError(key, "a boolean");
+      VECPUFF_RETURN_IF_ERROR(r.ReadBool(flag));
+    } else if (key == "consistency") {
+      req->consistency = defaults.consistency;
+      if (r.ConsumeNull()) continue;
+      if (r.Peek() != '{') {
+        return r.TypeError("consistency", "an object like {\"level\":\"strong\"}");
+      }
+      VECPUFF_RETURN_IF_ERROR(r.BeginObject());
+      bool first_level = true, more_levels = true, has_level = false;
+      std::string level_key;
+      const Status bad_level =
+          Status::InvalidArgument("consistency.level: must be 'strong' or 'eventual'");
+      while (true) {
+        VECPUFF_RETURN_IF_ERROR(r.NextMember(&first_level, &level_key, &more_levels));
+        if (!more_levels) break;
+        if (level_key != "level") return UnknownField(level_key).WithContext("consistency");
+        if (r.Peek() != '"') {
+          json ignored;
+          VECPUFF_RETURN_IF_ERROR(r.ReadValue(&ignored));
+          return bad_level;
+        }
+        std::string level;
+        VECPUFF_RETURN_IF_ERROR(r.ReadString(&level));
+        if (level != "strong" && level != "eventual") return bad_level;
+        req->consistency = level == "eventual" ? Consistency::kEventual : Consistency::kStrong;
+        has_level = true;
+      }
+      if (!has_level) return bad_level;
+    } else {
+      return UnknownField(key);
+    }
+  }
+  if (!has_vector) return Status::InvalidArgument("query_vector: missing");
+  return Status::OK();
+}
+
+// --- Encoding ---
+
+// Appends `s` as a JSON string. Strings from requests are valid UTF-8 already (the reader
+// checks); anything else, and any character that needs escaping, goes through nlohmann,
+// which escapes it and replaces invalid UTF-8 with U+FFFD.
+void AppendString(std::string_view s, std::string* out) {
+  bool plain = true;
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x80 || c == '"' || c == '\\') {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out->push_back('"');
+    out->append(s);
+    out->push_back('"');
+    return;
+  }
+  out->append(json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+// Appends the shortest text that reads back as `f`, with ".0" added to integral values so
+// that typed clients still see a float. JSON has no NaN or infinity: those become null.
+void AppendFloat(float f, std::string* out) {
+  if (!std::isfinite(f)) {
+    out->append("null");
+    return;
+  }
   char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), f);
-  if (ec != std::errc()) return f;
-  double d = f;
-  std::from_chars(buf, end, d);
-  return d;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf) - 2, f);
+  // A float's shortest form is at most 15 characters ("-1.1754944e-38"); 30 always fit.
+  bool integral = true;
+  for (const char* p = buf; p < end; ++p) {
+    if (*p == '.' || *p == 'e') {
+      integral = false;
+      break;
+    }
+  }
+  if (integral) {
+    *end++ = '.';
+    *end++ = '0';
+  }
+  out->append(buf, end);
+}
+
+void AppendUnsigned(uint64_t v, std::string* out) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, end);
+}
+
+void AppendFloatArray(const std::vector<float>& v, std::string* out) {
+  // Reserve once per vector: 16 bytes a number covers every float's shortest form plus
+  // the comma, so the loop never reallocates.
+  out->reserve(out->size() + v.size() * 16 + 2);
+  out->push_back('[');
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out->push_back(',');
+    AppendFloat(v[i], out);
+  }
+  out->push_back(']');
 }
 
 }  // namespace
 
 Result<json> ParseJsonBody(std::string_view body) {
-  // Depth check before parsing: nlohmann's parser recurses once per nesting level.
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"')
-      in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) {
-        return Status::InvalidArgument("request body is nested deeper than " +
-                                       std::to_string(kMaxJsonDepth) + " levels");
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  try {
-    return json::parse(body);
-  } catch (const json::exception& e) {
-    return Status::InvalidArgument(std::string("malformed JSON: ") + e.what());
-  }
+  JsonReader r(body);
+  json value;
+  VECPUFF_RETURN_IF_ERROR(r.ReadValue(&value));
+  VECPUFF_RETURN_IF_ERROR(r.ExpectEnd());
+  return value;
 }
 
-Result<WriteRequest> DecodeWriteRequest(const json& body) {
-  if (!body.is_object()) return Expected("request body", "an object", body);
-  VECPUFF_RETURN_IF_ERROR(
-      RejectUnknownFields(body, {"distance_metric", "upsert_rows", "patch_rows", "deletes"}));
+Result<WriteRequest> ParseWriteRequest(std::string_view body) {
+  JsonReader r(body);
   WriteRequest req;
-  if (const json* m = Find(body, "distance_metric"); m && !m->is_null()) {
-    if (!m->is_string()) return Expected("distance_metric", "a string", *m);
-    auto metric = ParseDistanceMetric(m->get<std::string>());
-    if (!metric) {
-      return Status::InvalidArgument(
-          "distance_metric: must be 'cosine_distance' or "
-          "'euclidean_squared', got '" +
-          m->get<std::string>() + "'");
-    }
-    req.distance_metric = metric;
-  }
-  if (const json* rows = Find(body, "upsert_rows"); rows && !rows->is_null()) {
-    if (!rows->is_array()) return Expected("upsert_rows", "an array", *rows);
-    req.upsert_rows.resize(rows->size());
-    for (size_t i = 0; i < rows->size(); ++i) {
-      const std::string path = "upsert_rows[" + std::to_string(i) + "]";
-      const json& row = (*rows)[i];
-      if (!row.is_object()) return Expected(path, "an object", row);
-      const json* id = Find(row, "id");
-      if (!id) return Status::InvalidArgument(path + ".id: missing");
-      VECPUFF_RETURN_IF_ERROR(DecodeId(path + ".id", *id, &req.upsert_rows[i].id));
-      bool has_vector = false;
-      VECPUFF_RETURN_IF_ERROR(DecodeAttributes(path, row, true, &req.upsert_rows[i].vector,
-                                               &has_vector, &req.upsert_rows[i].attributes));
-      if (!has_vector) return Status::InvalidArgument(path + ".vector: missing");
-    }
-  }
-  if (const json* rows = Find(body, "patch_rows"); rows && !rows->is_null()) {
-    if (!rows->is_array()) return Expected("patch_rows", "an array", *rows);
-    req.patch_rows.resize(rows->size());
-    for (size_t i = 0; i < rows->size(); ++i) {
-      const std::string path = "patch_rows[" + std::to_string(i) + "]";
-      const json& row = (*rows)[i];
-      if (!row.is_object()) return Expected(path, "an object", row);
-      const json* id = Find(row, "id");
-      if (!id) return Status::InvalidArgument(path + ".id: missing");
-      VECPUFF_RETURN_IF_ERROR(DecodeId(path + ".id", *id, &req.patch_rows[i].id));
-      VECPUFF_RETURN_IF_ERROR(
-          DecodeAttributes(path, row, false, nullptr, nullptr, &req.patch_rows[i].attributes));
-    }
-  }
-  if (const json* dels = Find(body, "deletes"); dels && !dels->is_null()) {
-    if (!dels->is_array()) return Expected("deletes", "an array of ids", *dels);
-    req.deletes.resize(dels->size());
-    for (size_t i = 0; i < dels->size(); ++i) {
-      VECPUFF_RETURN_IF_ERROR(
-          DecodeId("deletes[" + std::to_string(i) + "]", (*dels)[i], &req.deletes[i]));
-    }
-  }
+  VECPUFF_RETURN_IF_ERROR(ReadWrite(r, &req));
+  VECPUFF_RETURN_IF_ERROR(r.ExpectEnd());
   return req;
 }
 
-Result<QueryRequest> DecodeQueryRequest(const json& body) {
-  if (!body.is_object()) return Expected("request body", "an object", body);
-  VECPUFF_RETURN_IF_ERROR(RejectUnknownFields(
-      body, {"query_vector", "top_k", "include_vectors", "include_attributes", "consistency"}));
+Result<QueryRequest> ParseQueryRequest(std::string_view body) {
+  JsonReader r(body);
   QueryRequest req;
-  const json* v = Find(body, "query_vector");
-  if (!v) return Status::InvalidArgument("query_vector: missing");
-  VECPUFF_RETURN_IF_ERROR(DecodeVector("query_vector", *v, &req.vector));
-  if (const json* k = Find(body, "top_k"); k && !k->is_null()) {
-    if (!k->is_number_integer()) return Expected("top_k", "an integer", *k);
-    if (k->is_number_unsigned()) {
-      req.top_k = static_cast<size_t>(std::min<uint64_t>(k->get<uint64_t>(), SIZE_MAX));
-    } else {
-      return Status::InvalidArgument("top_k: must be at least 1");
-    }
-  }
-  for (const char* flag : {"include_vectors", "include_attributes"}) {
-    if (const json* f = Find(body, flag); f && !f->is_null()) {
-      if (!f->is_boolean()) return Expected(flag, "a boolean", *f);
-      (std::string_view(flag) == "include_vectors" ? req.include_vectors : req.include_attributes) =
-          f->get<bool>();
-    }
-  }
-  if (const json* c = Find(body, "consistency"); c && !c->is_null()) {
-    if (!c->is_object())
-      return Expected("consistency", "an object like {\"level\":\"strong\"}", *c);
-    VECPUFF_RETURN_IF_ERROR(RejectUnknownFields(*c, {"level"}).WithContext("consistency"));
-    const json* level = Find(*c, "level");
-    if (!level || !level->is_string() || (*level != "strong" && *level != "eventual")) {
-      return Status::InvalidArgument("consistency.level: must be 'strong' or 'eventual'");
-    }
-    req.consistency = *level == "eventual" ? Consistency::kEventual : Consistency::kStrong;
-  }
+  VECPUFF_RETURN_IF_ERROR(ReadQuery(r, &req));
+  VECPUFF_RETURN_IF_ERROR(r.ExpectEnd());
   return req;
 }
 
-json EncodeWriteResult(const WriteResult& r) {
-  return {{"upserted_count", r.upserted_count},
-          {"patched_count", r.patched_count},
-          {"deleted_count", r.deleted_count}};
+std::string EncodeWriteResult(const WriteResult& r) {
+  std::string out = "{\"deleted_count\":";
+  AppendUnsigned(r.deleted_count, &out);
+  out += ",\"patched_count\":";
+  AppendUnsigned(r.patched_count, &out);
+  out += ",\"upserted_count\":";
+  AppendUnsigned(r.upserted_count, &out);
+  out += '}';
+  return out;
 }
 
-json EncodeQueryResult(const QueryResult& r) {
-  json results = json::array();
-  for (const QueryHit& hit : r.hits) {
-    json row = json::object();
-    row["id"] = hit.id;
-    row["dist"] = ShortestDouble(hit.dist);
-    if (!hit.vector.empty()) {
-      json vector = json::array();
-      vector.get_ref<json::array_t&>().reserve(hit.vector.size());
-      for (float x : hit.vector) vector.push_back(ShortestDouble(x));
-      row["vector"] = std::move(vector);
-    }
+std::string EncodeQueryResult(const QueryResult& r) {
+  std::string out;
+  out.reserve(64 + r.hits.size() * 64);
+  out += "{\"results\":[";
+  for (size_t h = 0; h < r.hits.size(); ++h) {
+    const QueryHit& hit = r.hits[h];
+    if (h) out.push_back(',');
+    out.push_back('{');
+    // The fixed members, merged with the attributes in ascending key order. Attributes
+    // never use these names (the decoder reserves them); if one did, the fixed one wins.
+    enum Fixed { kDist, kId, kVector, kDone };
+    int next = kDist;
+    bool first = true;
+    auto emit_fixed_before = [&](const std::string* key) {
+      static constexpr std::string_view kNames[] = {"dist", "id", "vector"};
+      for (; next < kDone && (key == nullptr || kNames[next] <= *key); ++next) {
+        if (next == kVector && hit.vector.empty()) continue;
+        if (!first) out.push_back(',');
+        first = false;
+        out.push_back('"');
+        out.append(kNames[next]);
+        out.append("\":");
+        if (next == kDist) AppendFloat(hit.dist, &out);
+        if (next == kId) AppendString(hit.id, &out);
+        if (next == kVector) AppendFloatArray(hit.vector, &out);
+      }
+    };
     if (hit.attributes.is_object()) {
-      for (const auto& [key, value] : hit.attributes.items()) row[key] = value;
+      for (const auto& [key, value] : hit.attributes.get_ref<const json::object_t&>()) {
+        emit_fixed_before(&key);
+        if (key == "dist" || key == "id" || key == "vector") continue;
+        if (!first) out.push_back(',');
+        first = false;
+        AppendString(key, &out);
+        out.push_back(':');
+        out.append(value.dump(-1, ' ', false, json::error_handler_t::replace));
+      }
     }
-    results.push_back(std::move(row));
+    emit_fixed_before(nullptr);
+    out.push_back('}');
   }
-  return {{"results", std::move(results)}, {"total_count", r.hits.size()}};
+  out += "],\"total_count\":";
+  AppendUnsigned(r.hits.size(), &out);
+  out += '}';
+  return out;
 }
 
 json EncodeMetadata(const NamespaceMetadata& m) {

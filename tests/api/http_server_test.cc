@@ -79,6 +79,51 @@ TEST(HttpServerTest, StorageOutageIsA503AndNothingIsApplied) {
   server.Stop();
 }
 
+TEST(HttpServerTest, QueryFieldsAndErrorsOverHttp) {
+  auto store = NewMemoryStore();
+  DbOptions db_options;
+  db_options.batch_window_ms = 0;
+  Database db(store.get(), db_options);
+  HttpServerOptions http;
+  http.port = 0;
+  HttpServer server(&db, http);
+  ASSERT_TRUE(server.Start().ok());
+  httplib::Client c("127.0.0.1", server.port());
+  c.set_keep_alive(true);
+  auto w = c.Post("/namespaces/ns",
+                  R"({"distance_metric":"euclidean_squared",)"
+                  R"("upsert_rows":[{"id":"a","vector":[0.1,2.5e-3],"t":"x"},)"
+                  R"({"id":"b","vector":[-1,1]}]})",
+                  "application/json");
+  ASSERT_TRUE(w);
+  ASSERT_EQ(w->status, 200) << w->body;
+  EXPECT_EQ(json::parse(w->body),
+            (json{{"upserted_count", 2}, {"patched_count", 0}, {"deleted_count", 0}}));
+  EXPECT_EQ(w->get_header_value("Content-Type"), "application/json");
+  // More requests on one keep-alive connection than httplib's default cap of 5.
+  for (int i = 0; i < 12; ++i) {
+    auto q = c.Post("/namespaces/ns/query",
+                    R"({"query_vector":[0.1,2.5e-3],"top_k":1,"probes":8,"exact":true})",
+                    "application/json");
+    ASSERT_TRUE(q);
+    ASSERT_EQ(q->status, 200) << q->body;
+    EXPECT_EQ(q->body, R"({"results":[{"dist":0.0,"id":"a","t":"x","vector":[0.1,0.0025]}],)"
+                       R"("total_count":1})");
+  }
+  auto bad =
+      c.Post("/namespaces/ns/query", R"({"query_vector":[0.1,1],"probes":-1})", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(json::parse(bad->body)["error"],
+            "probes: must be between 0 and 1000000 (0: the default)");
+  bad = c.Post("/namespaces/ns", R"({"upsert_rows":[{"id":"c","vector":[1,2)", "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(json::parse(bad->body)["error"].get<std::string>().find("malformed JSON at byte"),
+            std::string::npos);
+  server.Stop();
+}
+
 TEST(HttpServerTest, HealthAndUnknownRoutes) {
   auto store = NewMemoryStore();
   Database db(store.get(), DbOptions{});
