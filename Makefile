@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 DATA_DIR ?= ./data
 
-.PHONY: all deps build build-asan run test test-release test-asan bench format clean
+.PHONY: all deps bench-deps build build-asan run test test-release test-asan bench bench-ann format clean
 
 all: build
 
@@ -34,12 +34,28 @@ test-asan: build-asan
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(WITH_MOTO) ctest --output-on-failure -j $(JOBS) --timeout 900
 
+# The ANN peers and the data set (hnswlib, faiss, SPTAG, Fashion-MNIST); ann_bench is only
+# configured once they are installed, so they are installed before cmake runs again.
+bench-deps: deps
+	@./scripts/install_bench_deps.sh
+
 # Figures for the write path and the exact scan on the local store, then the S3 client
-# and the write path against the S3 test server on loopback (see bench/).
-bench: build
+# and the write path against the S3 test server on loopback, then recall/QPS of VecPuff
+# against its peers (see bench/ and docs/benchmarks.md). ANN_BENCH_ARGS passes flags to
+# ann_bench, e.g. ANN_BENCH_ARGS="--quick" or "--systems hnswlib,vecpuff".
+ANN_BENCH_ARGS ?=
+
+bench: bench-deps
+	@$(MAKE) --no-print-directory build
 	./$(BUILD_DIR)/bench/write_path_bench
 	$(WITH_MOTO) ./$(BUILD_DIR)/bench/s3_bench
 	$(WITH_MOTO) ./$(BUILD_DIR)/bench/write_path_bench --backend s3 --rows 20000
+	./$(BUILD_DIR)/bench/ann_bench $(ANN_BENCH_ARGS)
+
+# The ANN comparison alone.
+bench-ann: bench-deps
+	@$(MAKE) --no-print-directory build
+	./$(BUILD_DIR)/bench/ann_bench $(ANN_BENCH_ARGS)
 
 format:
 	@find src tests bench tools -name '*.h' -o -name '*.cc' | xargs clang-format -i
