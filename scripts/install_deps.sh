@@ -6,7 +6,9 @@ PKGS=(
   build-essential cmake pkg-config
   libcpp-httplib-dev nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   libzstd-dev libxxhash-dev libssl-dev libcurl4-openssl-dev libpugixml-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
+  libhnswlib-dev        # the centroid graph of the ANN index (header-only)
+  dataset-fashion-mnist # real data for the recall tests
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,6 +1,10 @@
 #include "index/ivf_index.h"
 
+#include <hnswlib/hnswlib.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -131,7 +135,7 @@ Status IndexState::Apply(const IndexMeta& meta) {
   if (!meta.centroids.empty() || !meta.removed_centroids.empty() || meta.is_base) {
     groups_.reset();
     if (cids_.size() >= kGroupThreshold)
-      groups_ = CentroidGroups::Build(cvecs_.data(), cids_.size(), dims_);
+      groups_ = CentroidGraph::Build(cvecs_.data(), cids_.size(), dims_);
   }
   return Status::OK();
 }
@@ -158,46 +162,62 @@ IndexMeta IndexState::MakeBase(uint64_t generation) const {
   return m;
 }
 
-std::shared_ptr<const CentroidGroups> CentroidGroups::Build(const float* vecs, size_t c,
-                                                            uint32_t dims) {
-  std::vector<const float*> rows(c);
-  for (size_t i = 0; i < c; ++i) rows[i] = &vecs[i * dims];
-  // Train on a sample; every centroid then joins its nearest group.
-  std::vector<const float*> sample = rows;
-  if (sample.size() > 20000) {
-    std::mt19937_64 rng(c);
-    std::shuffle(sample.begin(), sample.end(), rng);
-    sample.resize(20000);
+namespace {
+
+// hnswlib's distance interface over our SIMD kernels.
+class KernelL2Space : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit KernelL2Space(size_t dims) : dims_(dims) {}
+  size_t get_data_size() override { return dims_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &Dist; }
+  void* get_dist_func_param() override { return &dims_; }
+
+ private:
+  static float Dist(const void* a, const void* b, const void* param) {
+    return BestKernels().squared_l2(static_cast<const float*>(a), static_cast<const float*>(b),
+                                    *static_cast<const size_t*>(param));
   }
-  auto groups = std::make_shared<CentroidGroups>();
-  groups->centers = KMeans(sample, dims, static_cast<size_t>(std::sqrt(double(c))), 8, c, 2);
-  const size_t g = groups->centers.size() / dims;
-  groups->members.resize(g);
-  const auto& k = BestKernels();
-  for (uint32_t s = 0; s < c; ++s) {
-    float best = std::numeric_limits<float>::infinity();
-    size_t arg = 0;
-    for (size_t j = 0; j < g; ++j) {
-      const float d = k.squared_l2(rows[s], &groups->centers[j * dims], dims);
-      if (d < best) best = d, arg = j;
-    }
-    groups->members[arg].push_back(s);
+  size_t dims_;
+};
+
+}  // namespace
+
+struct CentroidGraph::Impl {
+  std::unique_ptr<KernelL2Space> space;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
+};
+
+CentroidGraph::~CentroidGraph() = default;
+
+std::shared_ptr<const CentroidGraph> CentroidGraph::Build(const float* vecs, size_t c,
+                                                          uint32_t dims) {
+  std::shared_ptr<CentroidGraph> graph(new CentroidGraph());
+  graph->impl_ = std::make_unique<Impl>();
+  try {
+    graph->impl_->space = std::make_unique<KernelL2Space>(dims);
+    graph->impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        graph->impl_->space.get(), c, /*M=*/16, /*ef_construction=*/100, /*random_seed=*/c);
+    auto* hnsw = graph->impl_->hnsw.get();
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < c; i = next++) hnsw->addPoint(&vecs[i * dims], i);
+    };
+    std::thread helper(work);
+    work();
+    helper.join();
+  } catch (const std::exception& e) {
+    // Only allocation failure can get here; searches fall back to comparing every centroid.
+    spdlog::warn("centroid graph over {} centroids not built: {}", c, e.what());
+    return nullptr;
   }
-  return groups;
+  return graph;
 }
 
-void CentroidGroups::Candidates(const float* v, uint32_t dims, size_t want,
-                                std::vector<uint32_t>* out) const {
-  const auto& k = BestKernels();
-  const size_t count = members.size();
-  std::vector<std::pair<float, uint32_t>> order(count);
-  for (uint32_t j = 0; j < count; ++j) {
-    order[j] = {k.squared_l2(v, &centers[size_t{j} * dims], dims), j};
-  }
-  std::sort(order.begin(), order.end());
-  for (const auto& [d, j] : order) {
-    out->insert(out->end(), members[j].begin(), members[j].end());
-    if (out->size() >= want) break;
+void CentroidGraph::Candidates(const float* v, size_t want, std::vector<uint32_t>* out) const {
+  auto found = impl_->hnsw->searchKnn(v, want);
+  while (!found.empty()) {
+    out->push_back(static_cast<uint32_t>(found.top().second));
+    found.pop();
   }
 }
 
@@ -208,7 +228,7 @@ void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>*
     std::iota(out->begin(), out->end(), 0u);
     return;
   }
-  groups_->Candidates(v, dims_, std::max(8 * n, cids_.size() / 32), out);
+  groups_->Candidates(v, std::max<size_t>(4 * n, 64), out);
 }
 
 void IndexState::NearestCentroids(const float* qn, size_t n,
@@ -290,7 +310,7 @@ class WorkingCentroids {
     groups_.reset();
     grouped_ = ids_.size();
     if (ids_.size() >= IndexState::kGroupThreshold) {
-      groups_ = CentroidGroups::Build(vecs_.data(), ids_.size(), dims_);
+      groups_ = CentroidGraph::Build(vecs_.data(), ids_.size(), dims_);
     }
   }
 
@@ -323,7 +343,7 @@ class WorkingCentroids {
       if (state_ != nullptr) {
         state_->CandidateSlots(v, n, &slots);
       } else {
-        groups_->Candidates(v, dims_, std::max(8 * n, grouped_ / 32), &slots);
+        groups_->Candidates(v, std::max<size_t>(4 * n, 64), &slots);
       }
       for (uint32_t s : slots) consider(s);
       for (uint32_t s = static_cast<uint32_t>(grouped_); s < ids_.size(); ++s) consider(s);
@@ -344,8 +364,8 @@ class WorkingCentroids {
     ++live_;
   }
 
-  const IndexState* state_;                       // whose groups cover slots < grouped_, or null
-  std::shared_ptr<const CentroidGroups> groups_;  // our own, when state_ is null
+  const IndexState* state_;                      // whose groups cover slots < grouped_, or null
+  std::shared_ptr<const CentroidGraph> groups_;  // our own, when state_ is null
   size_t grouped_;
   uint32_t dims_;
   uint32_t next_id_;

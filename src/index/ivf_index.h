@@ -55,23 +55,27 @@ struct DocChange {
   std::string attributes_json;  // kUpsert: the attributes; kPatch: keys to overwrite
 };
 
-// A two-level structure over many centroids: k-means over the centroids (about sqrt(n)
-// groups), each centroid in its nearest group. A search compares the group centers, then the
-// members of the nearest groups.
-struct CentroidGroups {
-  std::vector<float> centers;
-  std::vector<std::vector<uint32_t>> members;  // slots
+// A proximity graph over many centroids (an HNSW index from hnswlib, Debian libhnswlib-dev,
+// with our run-time-dispatched distance kernel): a search visits a few hundred centroids
+// instead of all of them. Labels are slots.
+class CentroidGraph {
+ public:
+  // A graph over `count` vectors of `dims` floats (slots 0..count-1); null if it cannot be
+  // built (then callers compare every centroid).
+  static std::shared_ptr<const CentroidGraph> Build(const float* vecs, size_t count, uint32_t dims);
+  ~CentroidGraph();
+  // About `want` slots near v (approximate), appended to out.
+  void Candidates(const float* v, size_t want, std::vector<uint32_t>* out) const;
 
-  // Groups over `count` vectors of `dims` floats (slots 0..count-1).
-  static std::shared_ptr<const CentroidGroups> Build(const float* vecs, size_t count,
-                                                     uint32_t dims);
-  // Members of the groups nearest to v until at least `want` are collected.
-  void Candidates(const float* v, uint32_t dims, size_t want, std::vector<uint32_t>* out) const;
+ private:
+  CentroidGraph() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 class IndexState {
  public:
-  // From this many centroids on, searches go through centroid groups.
+  // From this many centroids on, searches go through the centroid graph.
   static constexpr size_t kGroupThreshold = 4096;
 
   bool empty() const { return cids_.empty(); }
@@ -96,9 +100,8 @@ class IndexState {
   const std::string& DocId(uint32_t docno) const { return doc_id_[docno]; }
 
   // Slots worth comparing with `v` when looking for its `n` nearest centroids: every slot
-  // while there are few centroids; with many, the members of the centroid groups nearest to
-  // `v` (a two-level structure over the centroids, rebuilt as they change), at least
-  // max(8n, centroids/32) of them.
+  // while there are few centroids; with many, max(4n, 64) found through the centroid graph
+  // (rebuilt as the centroids change).
   void CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const;
 
   // Centroid slots nearest to `qn` (the query, normalized for cosine), ascending by distance,
@@ -116,7 +119,7 @@ class IndexState {
  private:
   void RemoveSlot(uint32_t slot);
 
-  std::shared_ptr<const CentroidGroups> groups_;  // null below kGroupThreshold centroids
+  std::shared_ptr<const CentroidGraph> groups_;  // null below kGroupThreshold centroids
 
   DistanceMetric metric_ = DistanceMetric::kEuclideanSquared;
   uint32_t dims_ = 0;
