@@ -432,6 +432,7 @@ class Compactor {
   Status Place(const std::shared_ptr<Entry>& e, const std::vector<uint32_t>& cids);
   Status Split(uint32_t cid);
   Status Merge(uint32_t cid);
+  Status Settle();
   Status Reassign(const std::shared_ptr<Entry>& e, uint32_t from);
   Result<CompactionOutput> Rebuild(std::vector<std::shared_ptr<Entry>> entries);
   Result<CompactionOutput> Finish(IndexMeta meta, std::map<uint32_t, std::vector<float>> created);
@@ -447,6 +448,8 @@ class Compactor {
   std::unordered_map<uint32_t, std::vector<std::shared_ptr<Entry>>> postings_;  // working
   std::unordered_set<uint32_t> dirty_;
   std::unordered_set<uint32_t> unsplittable_;
+  std::unordered_set<uint32_t> split_born_;  // centroids created by a split here
+  bool rebuilding_ = false;        // building from scratch: committed centroids are not ours
   std::vector<uint32_t> removed_;  // committed centroids removed
   std::map<uint32_t, std::vector<float>> created_;
   std::unordered_map<uint32_t, std::vector<uint32_t>> loaded_;  // committed postings read: docnos
@@ -472,7 +475,7 @@ Result<std::vector<std::shared_ptr<Entry>>*> Compactor::Load(uint32_t cid) {
   auto it = postings_.find(cid);
   if (it != postings_.end()) return &it->second;
   std::vector<std::shared_ptr<Entry>> entries;
-  if (auto slot = state_.SlotOf(cid)) {
+  if (auto slot = rebuilding_ ? std::nullopt : state_.SlotOf(cid)) {
     VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> p,
                              in_.source(cid, state_.Ref(*slot)));
     std::unordered_set<uint32_t> seen;
@@ -525,12 +528,14 @@ Status Compactor::Split(uint32_t cid) {
   std::vector<float> old(wc_->Vector(cid), wc_->Vector(cid) + dims_);
   const uint32_t a = wc_->Create(centers.data());
   const uint32_t b = wc_->Create(centers.data() + dims_);
+  split_born_.insert(a);
+  split_born_.insert(b);
   created_[a] = std::vector<float>(centers.begin(), centers.begin() + dims_);
   created_[b] = std::vector<float>(centers.begin() + dims_, centers.end());
   wc_->Remove(cid);
   postings_.erase(cid);
   dirty_.erase(cid);
-  if (state_.SlotOf(cid)) removed_.push_back(cid);
+  if (!rebuilding_ && state_.SlotOf(cid)) removed_.push_back(cid);
   created_.erase(cid);
   auto& pa = postings_[a];
   auto& pb = postings_[b];
@@ -578,12 +583,37 @@ Status Compactor::Merge(uint32_t cid) {
   wc_->Remove(cid);
   postings_.erase(cid);
   dirty_.erase(cid);
-  if (state_.SlotOf(cid)) removed_.push_back(cid);
+  if (!rebuilding_ && state_.SlotOf(cid)) removed_.push_back(cid);
   created_.erase(cid);
   for (const auto& e : entries) {
     std::vector<uint32_t> sel = RngSelect(e->space.data(), *wc_, tuning_, dims_, &scratch_);
     VECPUFF_RETURN_IF_ERROR(Place(e, sel));
   }
+  return Status::OK();
+}
+
+// Splits postings over split_limit and merges postings under merge_limit until none is left
+// (or the round cap). A posting born of a split in this compaction is never merged: merging
+// a split's small half would send its vectors back to the large half and undo the split.
+Status Compactor::Settle() {
+  for (int round = 0; round < 64; ++round) {
+    std::vector<uint32_t> todo(dirty_.begin(), dirty_.end());
+    std::sort(todo.begin(), todo.end());
+    bool changed = false;
+    for (uint32_t cid : todo) {
+      if (!wc_->Alive(cid) || !dirty_.count(cid)) continue;
+      const size_t n = postings_[cid].size();
+      if (n > tuning_.split_limit && !unsplittable_.count(cid)) {
+        VECPUFF_RETURN_IF_ERROR(Split(cid));
+        changed = true;
+      } else if (n < tuning_.merge_limit && wc_->live() > 1 && !split_born_.count(cid)) {
+        VECPUFF_RETURN_IF_ERROR(Merge(cid));
+        changed = true;
+      }
+    }
+    if (!changed) return Status::OK();
+  }
+  spdlog::warn("compaction: postings still unsettled after 64 rounds of splits and merges");
   return Status::OK();
 }
 
@@ -675,23 +705,7 @@ Result<CompactionOutput> Compactor::Run() {
     VECPUFF_RETURN_IF_ERROR(Place(e, sel));
   }
   // 3. LIRE: split what grew too large, merge what shrank too small, until stable.
-  for (int round = 0; round < 64; ++round) {
-    std::vector<uint32_t> todo(dirty_.begin(), dirty_.end());
-    std::sort(todo.begin(), todo.end());
-    bool changed = false;
-    for (uint32_t cid : todo) {
-      if (!wc_->Alive(cid) || !dirty_.count(cid)) continue;
-      const size_t n = postings_[cid].size();
-      if (n > tuning_.split_limit && !unsplittable_.count(cid)) {
-        VECPUFF_RETURN_IF_ERROR(Split(cid));
-        changed = true;
-      } else if (n < tuning_.merge_limit && wc_->live() > 1) {
-        VECPUFF_RETURN_IF_ERROR(Merge(cid));
-        changed = true;
-      }
-    }
-    if (!changed) break;
-  }
+  VECPUFF_RETURN_IF_ERROR(Settle());
   IndexMeta meta;
   meta.generation = in_.generation;
   meta.removed_centroids = removed_;
@@ -727,8 +741,9 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
     }
     meta.sq8 = TrainSq8(sample.data(), sample.size() / dims_, dims_);
   }
+  rebuilding_ = true;
   IndexState empty;
-  wc_ = std::make_unique<WorkingCentroids>(empty, dims_, 0);
+  wc_ = std::make_unique<WorkingCentroids>(empty, dims_, state_.next_centroid_id());
   if (!all.empty()) {
     const size_t want = std::max<size_t>(
         1,
@@ -774,6 +789,8 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
         ++it;
       }
     }
+    // k-means on skewed data can leave a posting far over split_limit: settle it now.
+    VECPUFF_RETURN_IF_ERROR(Settle());
   }
   return Finish(std::move(meta), created_);
 }

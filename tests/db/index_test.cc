@@ -486,10 +486,10 @@ TEST(IndexTest, CorruptPostingIsReportedNotServed) {
 namespace vecpuff {
 namespace {
 
-// With thousands of centroids, searches go through the centroid groups (a two-level
-// structure) instead of comparing every centroid; recall must not suffer, including after
-// incremental compactions that create and remove centroids.
-TEST(IndexTest, ManyCentroidsKeepRecallThroughTheCentroidGroups) {
+// With thousands of centroids, searches go through the centroid graph instead of comparing
+// every centroid; recall must not suffer, including after incremental compactions that
+// create and remove centroids.
+TEST(IndexTest, ManyCentroidsKeepRecallThroughTheCentroidGraph) {
   std::unique_ptr<ObjectStore> owned = NewMemoryStore();
   DbOptions o = IndexOptions();
   o.index_tuning.posting_target = 6;
@@ -500,7 +500,7 @@ TEST(IndexTest, ManyCentroidsKeepRecallThroughTheCentroidGroups) {
   Data data(9, /*clusters=*/400);
   Model model;
   std::vector<std::pair<std::string, std::vector<float>>> rows;
-  for (int i = 0; i < 16000; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+  for (int i = 0; i < 20000; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
   ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
   ASSERT_TRUE(db.Compact("ns").ok());
   auto ns = db.TestOnlyNamespace("ns");

@@ -841,7 +841,7 @@ TEST(Compact, IdenticalVectorsAreKeptInOneUnsplittablePosting) {
 // posting of hundreds of distinct vectors. The incremental path would split it, but it is
 // only rewritten when a later change lands in it. Expected: after any compaction, no posting
 // has more than split_limit live entries unless they are identical.
-TEST(Compact, DISABLED_BuildFromScratchRespectsSplitLimitOnSkewedData) {
+TEST(Compact, BuildFromScratchRespectsSplitLimitOnSkewedData) {
   IndexTuning t = SmallTuning();
   t.split_limit = 32;
   Harness h(DistanceMetric::kEuclideanSquared, kDims, t);
@@ -870,7 +870,7 @@ TEST(Compact, DISABLED_BuildFromScratchRespectsSplitLimitOnSkewedData) {
 // splittable entries (over split_limit), after some 35 wasted 2-means splits whose centroid
 // ids are burned. Expected: the posting ends at most split_limit (e.g. a half under
 // merge_limit is not merged straight back, or the cycle is detected) with a few splits.
-TEST(Compact, DISABLED_SplitHalfUnderMergeLimitIsNotMergedBackIntoAnOversizedPosting) {
+TEST(Compact, SplitHalfUnderMergeLimitIsNotMergedBackIntoAnOversizedPosting) {
   IndexTuning t = SmallTuning();
   t.split_limit = 32;
   t.merge_limit = 5;
