@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -223,12 +224,14 @@ void CentroidGraph::Candidates(const float* v, size_t want, std::vector<uint32_t
 
 void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const {
   out->clear();
-  if (!groups_) {
+  const size_t want = std::max<size_t>(4 * n, 64);
+  // The graph pays off only when it visits far fewer centroids than there are.
+  if (!groups_ || 16 * want > cids_.size()) {
     out->resize(cids_.size());
     std::iota(out->begin(), out->end(), 0u);
     return;
   }
-  groups_->Candidates(v, std::max<size_t>(4 * n, 64), out);
+  groups_->Candidates(v, want, out);
 }
 
 void IndexState::NearestCentroids(const float* qn, size_t n,
@@ -338,12 +341,14 @@ class WorkingCentroids {
     auto consider = [&](uint32_t s) {
       if (alive_[s]) out->emplace_back(k.squared_l2(v, &vecs_[size_t{s} * dims_], dims_), ids_[s]);
     };
-    if (grouped_ >= IndexState::kGroupThreshold && (state_ != nullptr || groups_)) {
+    const size_t want = std::max<size_t>(4 * n, 64);
+    if (grouped_ >= IndexState::kGroupThreshold && 16 * want <= grouped_ &&
+        (state_ != nullptr || groups_)) {
       std::vector<uint32_t> slots;
       if (state_ != nullptr) {
         state_->CandidateSlots(v, n, &slots);
       } else {
-        groups_->Candidates(v, std::max<size_t>(4 * n, 64), &slots);
+        groups_->Candidates(v, want, &slots);
       }
       for (uint32_t s : slots) consider(s);
       for (uint32_t s = static_cast<uint32_t>(grouped_); s < ids_.size(); ++s) consider(s);
@@ -752,8 +757,10 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
     std::vector<const float*> rows;
     rows.reserve(all.size());
     for (const auto& e : all) rows.push_back(e->space.data());
+    const auto t0 = std::chrono::steady_clock::now();
     std::vector<float> centers =
         HierarchicalKMeans(rows, dims_, want, tuning_.max_build_sample, tuning_.build_threads);
+    const auto t1 = std::chrono::steady_clock::now();
     for (size_t c = 0; c < centers.size() / dims_; ++c) {
       const uint32_t id = wc_->Create(&centers[c * dims_]);
       created_[id] =
@@ -774,6 +781,11 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
       });
     }
     for (auto& th : pool) th.join();
+    const auto t2 = std::chrono::steady_clock::now();
+    spdlog::debug("rebuild of {} vectors: {} centroids by k-means in {:.2f}s, assigned in {:.2f}s",
+                  all.size(), centers.size() / dims_,
+                  std::chrono::duration<double>(t1 - t0).count(),
+                  std::chrono::duration<double>(t2 - t1).count());
     for (size_t i = 0; i < all.size(); ++i) {
       for (uint32_t cid : sel[i]) postings_[cid].push_back(all[i]);
     }

@@ -75,8 +75,9 @@ class CentroidGraph {
 
 class IndexState {
  public:
-  // From this many centroids on, searches go through the centroid graph.
-  static constexpr size_t kGroupThreshold = 4096;
+  // From this many centroids on, a centroid graph is built; searches use it when they want
+  // far fewer candidates than there are centroids (CandidateSlots).
+  static constexpr size_t kGroupThreshold = 1024;
 
   bool empty() const { return cids_.empty(); }
   DistanceMetric metric() const { return metric_; }
