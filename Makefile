@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 DATA_DIR ?= ./data
 
-.PHONY: all deps bench-deps build build-asan run test test-release test-asan bench bench-ann format clean
+.PHONY: all deps bench-deps build build-asan run test test-release test-asan bench bench-ann bench-scale format clean
 
 all: build
 
@@ -56,6 +56,14 @@ bench: bench-deps
 bench-ann: bench-deps
 	@$(MAKE) --no-print-directory build
 	./$(BUILD_DIR)/bench/ann_bench $(ANN_BENCH_ARGS)
+
+# 10M synthetic clustered 128-d vectors (generated on the fly, never stored except as the
+# store's own objects) ingested, indexed and queried in process: ingest rate, time to fully
+# indexed, write amplification, recall against the exact answer on a sample, QPS, memory.
+# SCALE_BENCH_ARGS passes flags, e.g. "--rows 1000000". Needs about 20 GB of disk under /tmp.
+SCALE_BENCH_ARGS ?=
+bench-scale: build
+	./$(BUILD_DIR)/bench/scale_bench $(SCALE_BENCH_ARGS)
 
 format:
 	@find src tests bench tools -name '*.h' -o -name '*.cc' | xargs clang-format -i

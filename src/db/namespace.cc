@@ -691,27 +691,26 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
       index.NearestCentroids(qn.data(), probes, &nearest);
       // Postings not in memory are read concurrently, without the lock.
       std::vector<GetRequest> reads;
-      std::vector<uint32_t> read_slots;
+      std::vector<uint32_t> ids;
+      std::vector<PostingRef> refs;
       for (size_t i = fetched; i < nearest.size(); ++i) {
         const uint32_t slot = nearest[i].second;
-        std::shared_ptr<const PostingData> p =
-            posting_cache_ ? posting_cache_->Get(PostingCache::Key(index.Ref(slot))) : nullptr;
-        if (p) {
-          postings.push_back(std::move(p));
-        } else {
-          reads.push_back(
-              {index.Ref(slot).pack, ByteRange{index.Ref(slot).offset, index.Ref(slot).length}});
-          read_slots.push_back(slot);
-        }
+        auto want = [&](const PostingRef& ref) {
+          std::shared_ptr<const PostingData> p =
+              posting_cache_ ? posting_cache_->Get(PostingCache::Key(ref)) : nullptr;
+          if (p) {
+            postings.push_back(std::move(p));
+          } else {
+            reads.push_back({ref.pack, ByteRange{ref.offset, ref.length}});
+            ids.push_back(index.CentroidId(slot));
+            refs.push_back(ref);
+          }
+        };
+        want(index.Ref(slot));
+        for (const PostingRef& part : index.MoreParts(slot)) want(part);
       }
       if (!reads.empty()) {
         const uint64_t epoch = epoch_;
-        std::vector<uint32_t> ids;
-        std::vector<PostingRef> refs;
-        for (uint32_t slot : read_slots) {
-          ids.push_back(index.CentroidId(slot));
-          refs.push_back(index.Ref(slot));
-        }
         lock.unlock();
         std::vector<Result<GetResult>> got = ParallelGetRanges(store_, reads, 16);
         for (size_t i = 0; i < got.size(); ++i) {

@@ -54,20 +54,36 @@ std::vector<std::string> IndexState::Packs() const {
   return out;
 }
 
+size_t IndexState::StoredCount(uint32_t slot) const {
+  size_t n = refs_[slot].count;
+  for (const PostingRef& r : more_parts_[slot]) n += r.count;
+  return n;
+}
+
+void IndexState::UnrefPacks(uint32_t slot) {
+  auto unref = [&](const PostingRef& r) {
+    auto pack = pack_refs_.find(r.pack);
+    if (pack != pack_refs_.end() && --pack->second == 0) pack_refs_.erase(pack);
+  };
+  unref(refs_[slot]);
+  for (const PostingRef& r : more_parts_[slot]) unref(r);
+}
+
 void IndexState::RemoveSlot(uint32_t slot) {
   const uint32_t last = static_cast<uint32_t>(cids_.size() - 1);
-  auto pack = pack_refs_.find(refs_[slot].pack);
-  if (pack != pack_refs_.end() && --pack->second == 0) pack_refs_.erase(pack);
+  UnrefPacks(slot);
   slot_of_.erase(cids_[slot]);
   if (slot != last) {
     cids_[slot] = cids_[last];
     refs_[slot] = std::move(refs_[last]);
+    more_parts_[slot] = std::move(more_parts_[last]);
     std::copy(cvecs_.begin() + size_t{last} * dims_, cvecs_.begin() + size_t{last + 1} * dims_,
               cvecs_.begin() + size_t{slot} * dims_);
     slot_of_[cids_[slot]] = slot;
   }
   cids_.pop_back();
   refs_.pop_back();
+  more_parts_.pop_back();
   cvecs_.resize(cvecs_.size() - dims_);
 }
 
@@ -88,19 +104,24 @@ Status IndexState::Apply(const IndexMeta& meta) {
   }
   for (const CentroidRecord& c : meta.centroids) {
     auto slot = SlotOf(c.id);
+    if (c.more_parts.size() >= kMaxPostingParts) {
+      return Status::Corruption("index meta posting has too many parts");
+    }
     if (slot) {
       if (!c.vector.empty()) return Status::Corruption("index meta re-creates a centroid");
-      auto pack = pack_refs_.find(refs_[*slot].pack);
-      if (pack != pack_refs_.end() && --pack->second == 0) pack_refs_.erase(pack);
+      UnrefPacks(*slot);
       refs_[*slot] = c.ref;
+      more_parts_[*slot] = c.more_parts;
     } else {
       if (c.vector.size() != dims_) return Status::Corruption("index meta centroid has wrong dims");
       slot_of_[c.id] = static_cast<uint32_t>(cids_.size());
       cids_.push_back(c.id);
       refs_.push_back(c.ref);
+      more_parts_.push_back(c.more_parts);
       cvecs_.insert(cvecs_.end(), c.vector.begin(), c.vector.end());
     }
     ++pack_refs_[c.ref.pack];
+    for (const PostingRef& r : c.more_parts) ++pack_refs_[r.pack];
   }
   if (meta.next_docno < next_docno_ || meta.next_centroid_id < next_centroid_id_) {
     return Status::Corruption("index meta moves counters backwards");
@@ -155,6 +176,7 @@ IndexMeta IndexState::MakeBase(uint64_t generation) const {
     c.id = cids_[s];
     c.vector.assign(cvecs_.begin() + s * dims_, cvecs_.begin() + (s + 1) * dims_);
     c.ref = refs_[s];
+    c.more_parts = more_parts_[s];
     m.centroids.push_back(std::move(c));
   }
   for (uint32_t d = 0; d < next_docno_; ++d) {
@@ -438,6 +460,7 @@ class Compactor {
   Status Split(uint32_t cid);
   Status Merge(uint32_t cid);
   Status Settle();
+  Result<std::vector<std::shared_ptr<const PostingData>>> ReadParts(uint32_t slot) const;
   Status Reassign(const std::shared_ptr<Entry>& e, uint32_t from);
   Result<CompactionOutput> Rebuild(std::vector<std::shared_ptr<Entry>> entries);
   Result<CompactionOutput> Finish(IndexMeta meta, std::map<uint32_t, std::vector<float>> created);
@@ -452,6 +475,11 @@ class Compactor {
   std::unordered_map<uint32_t, std::string> new_ids_;  // docno -> id, docnos new here
   std::unordered_map<uint32_t, std::vector<std::shared_ptr<Entry>>> postings_;  // working
   std::unordered_set<uint32_t> dirty_;
+  // New entries for committed postings not read (yet): written as an extra part.
+  std::unordered_map<uint32_t, std::vector<std::shared_ptr<Entry>>> appends_;
+  // Per committed posting: documents of this batch whose copy there (at their home) went
+  // stale. A posting that may have shrunk under merge_limit, or is half stale, is read.
+  std::unordered_map<uint32_t, uint32_t> stale_hint_;
   std::unordered_set<uint32_t> unsplittable_;
   std::unordered_set<uint32_t> split_born_;  // centroids created by a split here
   bool rebuilding_ = false;        // building from scratch: committed centroids are not ours
@@ -476,29 +504,65 @@ std::shared_ptr<Entry> Compactor::EntryFrom(const PostingData& p, size_t i) cons
   return e;
 }
 
+Result<std::vector<std::shared_ptr<const PostingData>>> Compactor::ReadParts(uint32_t slot) const {
+  std::vector<std::shared_ptr<const PostingData>> parts;
+  const uint32_t cid = state_.CentroidId(slot);
+  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> base,
+                           in_.source(cid, state_.Ref(slot)));
+  parts.push_back(std::move(base));
+  for (const PostingRef& r : state_.MoreParts(slot)) {
+    VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> part, in_.source(cid, r));
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
 Result<std::vector<std::shared_ptr<Entry>>*> Compactor::Load(uint32_t cid) {
   auto it = postings_.find(cid);
   if (it != postings_.end()) return &it->second;
   std::vector<std::shared_ptr<Entry>> entries;
   if (auto slot = rebuilding_ ? std::nullopt : state_.SlotOf(cid)) {
-    VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> p,
-                             in_.source(cid, state_.Ref(*slot)));
+    VECPUFF_ASSIGN_OR_RETURN(auto parts, ReadParts(*slot));
     std::unordered_set<uint32_t> seen;
     auto& loaded = loaded_[cid];
-    for (size_t i = 0; i < p->size(); ++i) {
-      loaded.push_back(p->docnos[i]);
-      if (CurrentVersion(p->docnos[i]) != p->versions[i]) continue;
-      if (!seen.insert(p->docnos[i]).second) continue;
-      entries.push_back(EntryFrom(*p, i));
+    for (const auto& p : parts) {
+      for (size_t i = 0; i < p->size(); ++i) {
+        loaded.push_back(p->docnos[i]);
+        if (CurrentVersion(p->docnos[i]) != p->versions[i]) continue;
+        if (!seen.insert(p->docnos[i]).second) continue;
+        entries.push_back(EntryFrom(*p, i));
+      }
     }
+  }
+  // Entries appended before the posting had to be read join it; it is now rewritten whole.
+  auto pending = appends_.find(cid);
+  if (pending != appends_.end()) {
+    entries.insert(entries.end(), pending->second.begin(), pending->second.end());
+    appends_.erase(pending);
+    dirty_.insert(cid);
   }
   return &postings_.emplace(cid, std::move(entries)).first->second;
 }
 
+// Appends to a committed posting that is not otherwise read are kept apart: unless the
+// posting must be split or has too many parts, they become a new part and the posting is
+// neither read nor rewritten.
 Status Compactor::Place(const std::shared_ptr<Entry>& e, const std::vector<uint32_t>& cids) {
   for (uint32_t cid : cids) {
-    VECPUFF_ASSIGN_OR_RETURN(auto* posting, Load(cid));
-    posting->push_back(e);
+    auto it = postings_.find(cid);
+    // A document moved by LIRE (its version unchanged) may already be in the target: the
+    // target is read so that the rewrite keeps one copy. New versions cannot be there.
+    const bool moved = !rebuilding_ && e->version == state_.Version(e->docno);
+    if (it != postings_.end()) {
+      it->second.push_back(e);
+    } else if (!rebuilding_ && state_.SlotOf(cid) && !moved) {
+      appends_[cid].push_back(e);
+    } else if (moved && state_.SlotOf(cid)) {
+      VECPUFF_ASSIGN_OR_RETURN(auto* posting, Load(cid));
+      posting->push_back(e);
+    } else {
+      postings_[cid].push_back(e);
+    }
     dirty_.insert(cid);
   }
   return Status::OK();
@@ -601,13 +665,37 @@ Status Compactor::Merge(uint32_t cid) {
 // (or the round cap). A posting born of a split in this compaction is never merged: merging
 // a split's small half would send its vectors back to the large half and undo the split.
 Status Compactor::Settle() {
+  // Postings that lost many documents: read them (dropping stale entries; merged below if
+  // now too small).
+  for (const auto& [cid, stale] : stale_hint_) {
+    auto slot = state_.SlotOf(cid);
+    if (!slot || !wc_->Alive(cid)) continue;
+    const size_t stored = state_.StoredCount(*slot);
+    if (stored < stale + 2 * size_t{tuning_.merge_limit} || 2 * size_t{stale} > stored) {
+      VECPUFF_RETURN_IF_ERROR(Load(cid).status());
+      dirty_.insert(cid);
+    }
+  }
   for (int round = 0; round < 64; ++round) {
     std::vector<uint32_t> todo(dirty_.begin(), dirty_.end());
     std::sort(todo.begin(), todo.end());
     bool changed = false;
     for (uint32_t cid : todo) {
       if (!wc_->Alive(cid) || !dirty_.count(cid)) continue;
-      const size_t n = postings_[cid].size();
+      auto pending = appends_.find(cid);
+      if (pending != appends_.end()) {
+        // Append-only so far: read it only if it may need a split or has no part to spare.
+        const uint32_t slot = *state_.SlotOf(cid);
+        const bool parts_full = state_.MoreParts(slot).size() + 2 > kMaxPostingParts;
+        if (!parts_full &&
+            state_.StoredCount(slot) + pending->second.size() <= tuning_.split_limit) {
+          continue;
+        }
+        VECPUFF_RETURN_IF_ERROR(Load(cid).status());
+      }
+      auto it = postings_.find(cid);
+      if (it == postings_.end()) continue;
+      const size_t n = it->second.size();
       if (n > tuning_.split_limit && !unsplittable_.count(cid)) {
         VECPUFF_RETURN_IF_ERROR(Split(cid));
         changed = true;
@@ -631,6 +719,7 @@ Result<CompactionOutput> Compactor::Run() {
   std::vector<std::shared_ptr<Entry>> fresh;
   for (const DocChange& c : in_.changes) {
     std::optional<uint32_t> docno = state_.Docno(c.id);
+    if (docno) ++stale_hint_[state_.Home(*docno)];  // its indexed copy goes stale
     if (c.kind == DocChange::Kind::kDelete) {
       if (docno) versions_[*docno] = 0;
       continue;
@@ -642,13 +731,13 @@ Result<CompactionOutput> Compactor::Run() {
       const uint32_t home = state_.Home(*docno);
       auto slot = state_.SlotOf(home);
       if (!slot) return Status::Corruption("document '" + c.id + "' has no home posting");
-      VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> p,
-                               in_.source(home, state_.Ref(*slot)));
+      VECPUFF_ASSIGN_OR_RETURN(auto parts, ReadParts(*slot));
       std::shared_ptr<Entry> found;
-      for (size_t i = 0; i < p->size(); ++i) {
-        if (p->docnos[i] == *docno && p->versions[i] == state_.Version(*docno)) {
-          found = EntryFrom(*p, i);
-          break;
+      for (const auto& p : parts) {
+        for (size_t i = 0; i < p->size() && !found; ++i) {
+          if (p->docnos[i] == *docno && p->versions[i] == state_.Version(*docno)) {
+            found = EntryFrom(*p, i);
+          }
         }
       }
       if (!found) {
@@ -691,12 +780,13 @@ Result<CompactionOutput> Compactor::Run() {
     std::unordered_set<uint32_t> seen;
     for (const auto& e : fresh) seen.insert(e->docno);
     for (uint32_t s = 0; s < state_.centroid_count(); ++s) {
-      VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> p,
-                               in_.source(state_.CentroidId(s), state_.Ref(s)));
-      for (size_t i = 0; i < p->size(); ++i) {
-        const uint32_t d = p->docnos[i];
-        if (CurrentVersion(d) != p->versions[i] || !seen.insert(d).second) continue;
-        all.push_back(EntryFrom(*p, i));
+      VECPUFF_ASSIGN_OR_RETURN(auto parts, ReadParts(s));
+      for (const auto& p : parts) {
+        for (size_t i = 0; i < p->size(); ++i) {
+          const uint32_t d = p->docnos[i];
+          if (CurrentVersion(d) != p->versions[i] || !seen.insert(d).second) continue;
+          all.push_back(EntryFrom(*p, i));
+        }
       }
     }
     all.insert(all.end(), fresh.begin(), fresh.end());
@@ -825,12 +915,18 @@ Result<CompactionOutput> Compactor::Finish(IndexMeta meta,
   };
   for (uint32_t cid : written) {
     if (!wc_->Alive(cid)) continue;
-    if (meta.is_base == false) removed_or_written.insert(cid);
+    // An append-only posting gets one more part holding just its new entries; any other is
+    // rewritten whole as a single base part.
+    auto pending = appends_.find(cid);
+    const bool append_only = pending != appends_.end() && !postings_.count(cid);
+    if (!meta.is_base && !append_only) removed_or_written.insert(cid);
+    const std::vector<std::shared_ptr<Entry>>& entries =
+        append_only ? pending->second : postings_[cid];
     PostingData p;
     p.centroid_id = cid;
     p.dims = dims_;
     std::unordered_set<uint32_t> seen;
-    for (const auto& e : postings_[cid]) {
+    for (const auto& e : entries) {
       if (!seen.insert(e->docno).second) continue;
       p.docnos.push_back(e->docno);
       p.versions.push_back(e->version);
@@ -852,10 +948,19 @@ Result<CompactionOutput> Compactor::Finish(IndexMeta meta,
     rec.id = cid;
     auto c = created.find(cid);
     if (c != created.end()) rec.vector = c->second;
-    rec.ref.offset = pack.size();
-    rec.ref.length = static_cast<uint32_t>(blob.size());
-    rec.ref.count = static_cast<uint32_t>(p.size());
-    rec.ref.pack = in_.pack_key(out.packs.size());
+    PostingRef ref;
+    ref.offset = pack.size();
+    ref.length = static_cast<uint32_t>(blob.size());
+    ref.count = static_cast<uint32_t>(p.size());
+    ref.pack = in_.pack_key(out.packs.size());
+    if (append_only) {
+      const uint32_t slot = *state_.SlotOf(cid);
+      rec.ref = state_.Ref(slot);
+      rec.more_parts = state_.MoreParts(slot);
+      rec.more_parts.push_back(std::move(ref));
+    } else {
+      rec.ref = std::move(ref);
+    }
     pack += blob;
     ++stats_.postings_written;
     stats_.entries_written += p.size();
@@ -912,12 +1017,18 @@ Result<CompactionOutput> Compactor::Finish(IndexMeta meta,
 
   // Packs whose every posting moved are retired.
   std::unordered_map<std::string, int64_t> refs;
-  for (uint32_t s = 0; s < state_.centroid_count(); ++s) ++refs[state_.Ref(s).pack];
+  for (uint32_t s = 0; s < state_.centroid_count(); ++s) {
+    ++refs[state_.Ref(s).pack];
+    for (const PostingRef& r : state_.MoreParts(s)) ++refs[r.pack];
+  }
   if (meta.is_base) {
     for (const auto& [key, n] : refs) out.retired_packs.push_back(key);
   } else {
     for (uint32_t cid : removed_or_written) {
-      if (auto slot = state_.SlotOf(cid)) --refs[state_.Ref(*slot).pack];
+      if (auto slot = state_.SlotOf(cid)) {
+        --refs[state_.Ref(*slot).pack];
+        for (const PostingRef& r : state_.MoreParts(*slot)) --refs[r.pack];
+      }
     }
     for (const auto& [key, n] : refs) {
       if (n <= 0) out.retired_packs.push_back(key);

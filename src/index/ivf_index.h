@@ -112,13 +112,17 @@ class IndexState {
                         std::vector<std::pair<float, uint32_t>>* out) const;
   uint32_t CentroidId(uint32_t slot) const { return cids_[slot]; }
   const float* CentroidVector(uint32_t slot) const { return &cvecs_[size_t{slot} * dims_]; }
-  const PostingRef& Ref(uint32_t slot) const { return refs_[slot]; }
+  const PostingRef& Ref(uint32_t slot) const { return refs_[slot]; }  // the base part
+  const std::vector<PostingRef>& MoreParts(uint32_t slot) const { return more_parts_[slot]; }
+  // Entries in all parts of the posting, stale ones included.
+  size_t StoredCount(uint32_t slot) const;
   std::optional<uint32_t> SlotOf(uint32_t centroid_id) const;
   // Pack objects referenced by some posting.
   std::vector<std::string> Packs() const;
 
  private:
   void RemoveSlot(uint32_t slot);
+  void UnrefPacks(uint32_t slot);  // drops the slot's parts from pack_refs_
 
   std::shared_ptr<const CentroidGraph> groups_;  // null below kGroupThreshold centroids
 
@@ -128,6 +132,7 @@ class IndexState {
   std::vector<uint32_t> cids_;
   std::vector<float> cvecs_;
   std::vector<PostingRef> refs_;
+  std::vector<std::vector<PostingRef>> more_parts_;
   std::unordered_map<uint32_t, uint32_t> slot_of_;
   std::unordered_map<std::string, uint32_t> pack_refs_;  // pack key -> postings in it
 

@@ -184,6 +184,8 @@ std::string EncodeIndexMeta(const IndexMeta& m) {
     PutFixed32(&raw, static_cast<uint32_t>(c.vector.size()));
     AppendArray(&raw, c.vector);
     PutRef(&raw, c.ref);
+    PutFixed32(&raw, static_cast<uint32_t>(c.more_parts.size()));
+    for (const PostingRef& r : c.more_parts) PutRef(&raw, r);
   }
   PutFixed32(&raw, static_cast<uint32_t>(m.removed_centroids.size()));
   AppendArray(&raw, m.removed_centroids);
@@ -255,6 +257,12 @@ Result<IndexMeta> DecodeIndexMeta(std::string_view object) {
       if (!std::isfinite(f)) return Status::Corruption("index meta centroid is not finite");
     }
     VECPUFF_RETURN_IF_ERROR(ReadRef(&d, &c.ref));
+    uint32_t parts = 0;
+    VECPUFF_RETURN_IF_ERROR(d.ReadU32(&parts, "posting part count"));
+    if (parts >= kMaxPostingParts)
+      return Status::Corruption("index meta posting has too many parts");
+    c.more_parts.resize(parts);
+    for (PostingRef& r : c.more_parts) VECPUFF_RETURN_IF_ERROR(ReadRef(&d, &r));
   }
   VECPUFF_RETURN_IF_ERROR(d.ReadU32(&n, "removed count"));
   VECPUFF_RETURN_IF_ERROR(ReadArray(&d, n, &m.removed_centroids, "removed centroids"));

@@ -77,10 +77,17 @@ struct DocRecord {
   bool operator==(const DocRecord&) const = default;
 };
 
+// A posting may be stored in several parts: a base part and up to kMaxPostingParts - 1 parts
+// appended by later compactions (new entries only), so that adding a few entries to a large
+// posting does not rewrite it. A compaction that splits, merges or cleans a posting rewrites
+// it as a single base part.
+constexpr size_t kMaxPostingParts = 4;
+
 struct CentroidRecord {
   uint32_t id = 0;
-  std::vector<float> vector;  // dims floats; absent (empty) when only the posting moved
-  PostingRef ref;
+  std::vector<float> vector;           // dims floats; absent (empty) when only the posting moved
+  PostingRef ref;                      // the base part
+  std::vector<PostingRef> more_parts;  // appended parts, oldest first
   bool operator==(const CentroidRecord&) const = default;
 };
 
