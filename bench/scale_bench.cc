@@ -103,7 +103,7 @@ int Main(int argc, char** argv) {
   DbOptions o;
   o.index_trigger_rows = trigger_rows;
   o.index_trigger_bytes = size_t{1} << 40;
-  o.max_unindexed_bytes = size_t{4} << 30;  // writers wait (429) beyond this
+  o.max_unindexed_bytes = size_t{1} << 30;  // writers wait (429) beyond this
   o.batch_window_ms = 5;
   o.posting_cache_bytes = size_t{2} << 30;
   Database db(store->get(), o);

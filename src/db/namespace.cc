@@ -275,7 +275,7 @@ Result<WriteResult> Namespace::Commit(WalRequest request, size_t bytes, size_t r
   std::unique_lock<std::mutex> lock(queue_mu_);
   queue_.push_back(&w);
   leader_cv_.notify_all();
-  w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
+  w.cv.wait(lock, [&] { return w.done || (!queue_.empty() && queue_.front() == &w); });
   if (w.done) {
     if (!w.status.ok()) return w.status;
     return w.result;
@@ -303,25 +303,27 @@ Result<WriteResult> Namespace::Commit(WalRequest request, size_t bytes, size_t r
     b_bytes += p->bytes;
     b_rows += p->rows;
   }
+  // The batch leaves the queue now: the next writer leads the next batch, forming and
+  // encoding it while this one is being written (tickets keep the commit order).
+  for (size_t i = 0; i < batch.size(); ++i) queue_.pop_front();
+  const uint64_t ticket = next_ticket_++;
+  if (!queue_.empty()) queue_.front()->cv.notify_one();
   lock.unlock();
   try {
-    WriteBatch(batch);
+    WriteBatch(batch, ticket);
   } catch (const std::exception& e) {
-    // Only allocation failure can get here. The batch fails, and the queue must still be
+    // Only allocation failure can get here. The batch fails, and the turn must still be
     // handed on below, or every later writer of this namespace would wait forever.
     for (PendingWrite* p : batch) {
       p->status = Status::Internal(std::string("write failed: ") + e.what());
     }
   }
+  EndTurn(ticket);
   lock.lock();
   for (PendingWrite* p : batch) {
-    // The batch is the front of the queue: only the leader removes entries, and it added
-    // the batch from the front.
-    queue_.pop_front();
     p->done = true;
     if (p != &w) p->cv.notify_one();
   }
-  if (!queue_.empty()) queue_.front()->cv.notify_one();
   lock.unlock();
 
   if (w.status.ok()) MaybeAdvanceManifestHint();
@@ -329,7 +331,20 @@ Result<WriteResult> Namespace::Commit(WalRequest request, size_t bytes, size_t r
   return w.result;
 }
 
-void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch) {
+void Namespace::WaitTurn(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(turn_mu_);
+  turn_cv_.wait(lock, [&] { return turn_ == ticket; });
+}
+
+void Namespace::EndTurn(uint64_t ticket) {
+  std::unique_lock<std::mutex> lock(turn_mu_);
+  // A batch that failed before taking its turn still waits for it, so turns stay in order.
+  turn_cv_.wait(lock, [&] { return turn_ >= ticket; });
+  if (turn_ == ticket) ++turn_;
+  turn_cv_.notify_all();
+}
+
+void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t ticket) {
   WalEntry entry;
   entry.requests.reserve(batch.size());
   for (PendingWrite* p : batch) entry.requests.push_back(std::move(p->request));
@@ -354,6 +369,7 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch) {
     return;
   }
 
+  WaitTurn(ticket);
   std::lock_guard<std::mutex> log_lock(log_mu_);
   PutOptions create;
   create.mode = PutMode::kCreateOnly;

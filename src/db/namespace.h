@@ -144,7 +144,12 @@ class Namespace {
   Status CheckRequest(const WriteRequest& request, std::optional<uint32_t>* dims_to_fix);
   Result<WriteResult> Commit(WalRequest request, size_t bytes, size_t rows);
   // Writes `batch` as one WAL entry and applies it; sets each writer's status and result.
-  void WriteBatch(const std::vector<PendingWrite*>& batch);
+  // `ticket` orders batches: a batch encodes its entry as soon as it is formed, overlapping
+  // the previous batch's put, but takes the log in ticket order (WaitTurn/EndTurn), so
+  // batches commit in the order they were formed.
+  void WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t ticket);
+  void WaitTurn(uint64_t ticket);
+  void EndTurn(uint64_t ticket);
 
   // Freshness: reads the log from next_seq_ to its end. Strong queries call it.
   Status CatchUp();
@@ -196,6 +201,11 @@ class Namespace {
   std::mutex queue_mu_;
   std::condition_variable leader_cv_;  // wakes a leader waiting out its window
   std::deque<PendingWrite*> queue_;
+  uint64_t next_ticket_ = 0;  // guarded by queue_mu_
+
+  std::mutex turn_mu_;
+  std::condition_variable turn_cv_;
+  uint64_t turn_ = 0;  // the ticket whose batch may take the log next
 
   std::mutex log_mu_;
   std::atomic<uint64_t> next_seq_{1};  // first sequence number not yet applied
