@@ -1,5 +1,6 @@
 #include "db/namespace.h"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -1077,6 +1078,10 @@ Status Namespace::CompactOnce() {
     }
     InstallIndexLocked(nullptr, in.generation, through);
   }
+  // The tail and the compaction's working set were freed: give the memory back to the OS
+  // (glibc keeps freed heap otherwise, and the process would stay at its peak).
+  out = CompactionOutput{std::move(out.meta), {}, {}, out.stats};
+  malloc_trim(0);
   {
     std::lock_guard<std::mutex> lock(totals_mu_);
     totals_.input_bytes += out.stats.input_bytes;

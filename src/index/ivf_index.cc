@@ -435,7 +435,8 @@ struct Entry {
   uint64_t version;
   float norm;
   std::vector<float> vec;    // as written
-  std::vector<float> space;  // index space (normalized for cosine)
+  std::vector<float> space;  // index space: normalized for cosine; empty for L2 (= vec)
+  const float* Space() const { return space.empty() ? vec.data() : space.data(); }
   std::string id;
   std::string attrs;
 };
@@ -454,6 +455,11 @@ class Compactor {
     return state_.Version(docno);
   }
   std::shared_ptr<Entry> EntryFrom(const PostingData& p, size_t i) const;
+  void SetSpace(Entry* e) const {
+    if (in_.metric == DistanceMetric::kEuclideanSquared) return;  // the vector itself
+    e->space.resize(dims_);
+    IndexSpaceVector(in_.metric, e->vec.data(), dims_, e->space.data());
+  }
   // The working posting of a centroid: loaded, current entries only, one per docno.
   Result<std::vector<std::shared_ptr<Entry>>*> Load(uint32_t cid);
   Status Place(const std::shared_ptr<Entry>& e, const std::vector<uint32_t>& cids);
@@ -497,8 +503,7 @@ std::shared_ptr<Entry> Compactor::EntryFrom(const PostingData& p, size_t i) cons
   e->version = p.versions[i];
   e->norm = p.norms[i];
   e->vec.assign(p.vectors.begin() + i * dims_, p.vectors.begin() + (i + 1) * dims_);
-  e->space.resize(dims_);
-  IndexSpaceVector(in_.metric, e->vec.data(), dims_, e->space.data());
+  SetSpace(e.get());
   e->id = p.ids[i];
   e->attrs = p.attributes[i];
   return e;
@@ -569,7 +574,7 @@ Status Compactor::Place(const std::shared_ptr<Entry>& e, const std::vector<uint3
 }
 
 Status Compactor::Reassign(const std::shared_ptr<Entry>& e, uint32_t from) {
-  std::vector<uint32_t> sel = RngSelect(e->space.data(), *wc_, tuning_, dims_, &scratch_);
+  std::vector<uint32_t> sel = RngSelect(e->Space(), *wc_, tuning_, dims_, &scratch_);
   if (std::find(sel.begin(), sel.end(), from) != sel.end()) return Status::OK();
   ++stats_.reassigned;
   VECPUFF_ASSIGN_OR_RETURN(auto* posting, Load(from));
@@ -586,7 +591,7 @@ Status Compactor::Split(uint32_t cid) {
   VECPUFF_ASSIGN_OR_RETURN(auto* posting, Load(cid));
   std::vector<std::shared_ptr<Entry>> entries = *posting;
   std::vector<const float*> rows;
-  for (const auto& e : entries) rows.push_back(e->space.data());
+  for (const auto& e : entries) rows.push_back(e->Space());
   std::vector<float> centers;
   std::vector<uint32_t> label;
   if (!TwoMeans(rows, dims_, /*seed=*/cid, &centers, &label)) {
@@ -617,7 +622,7 @@ Status Compactor::Split(uint32_t cid) {
     std::vector<std::shared_ptr<Entry>> members = postings_[nc];
     const float* c = wc_->Vector(nc);
     for (const auto& e : members) {
-      if (D(e->space.data(), old.data()) <= D(e->space.data(), c)) {
+      if (D(e->Space(), old.data()) <= D(e->Space(), c)) {
         VECPUFF_RETURN_IF_ERROR(Reassign(e, nc));
       }
     }
@@ -632,7 +637,7 @@ Status Compactor::Split(uint32_t cid) {
       std::vector<std::shared_ptr<Entry>> members = *nposting;
       const float* nbv = wc_->Vector(nb);
       for (const auto& e : members) {
-        const float* v = e->space.data();
+        const float* v = e->Space();
         const float to_new = std::min(D(v, wc_->Vector(a)), D(v, wc_->Vector(b)));
         if (to_new < D(v, old.data()) && to_new < D(v, nbv)) {
           VECPUFF_RETURN_IF_ERROR(Reassign(e, nb));
@@ -655,7 +660,7 @@ Status Compactor::Merge(uint32_t cid) {
   if (!rebuilding_ && state_.SlotOf(cid)) removed_.push_back(cid);
   created_.erase(cid);
   for (const auto& e : entries) {
-    std::vector<uint32_t> sel = RngSelect(e->space.data(), *wc_, tuning_, dims_, &scratch_);
+    std::vector<uint32_t> sel = RngSelect(e->Space(), *wc_, tuning_, dims_, &scratch_);
     VECPUFF_RETURN_IF_ERROR(Place(e, sel));
   }
   return Status::OK();
@@ -757,8 +762,7 @@ Result<CompactionOutput> Compactor::Run() {
       }
       e->vec = c.vector;
       e->norm = Norm(e->vec.data(), dims_);
-      e->space.resize(dims_);
-      IndexSpaceVector(in_.metric, e->vec.data(), dims_, e->space.data());
+      SetSpace(e.get());
       e->attrs = c.attributes_json;
       stats_.input_bytes += size_t{dims_} * 4;
     }
@@ -796,7 +800,7 @@ Result<CompactionOutput> Compactor::Run() {
   // 2. Append each new version to its postings (closure + RNG).
   wc_ = std::make_unique<WorkingCentroids>(state_, dims_, state_.next_centroid_id());
   for (const auto& e : fresh) {
-    std::vector<uint32_t> sel = RngSelect(e->space.data(), *wc_, tuning_, dims_, &scratch_);
+    std::vector<uint32_t> sel = RngSelect(e->Space(), *wc_, tuning_, dims_, &scratch_);
     VECPUFF_RETURN_IF_ERROR(Place(e, sel));
   }
   // 3. LIRE: split what grew too large, merge what shrank too small, until stable.
@@ -832,7 +836,7 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
     std::vector<float> sample;
     const size_t step = std::max<size_t>(1, all.size() / tuning_.max_build_sample);
     for (size_t i = 0; i < all.size(); i += step) {
-      sample.insert(sample.end(), all[i]->space.begin(), all[i]->space.end());
+      sample.insert(sample.end(), all[i]->Space(), all[i]->Space() + dims_);
     }
     meta.sq8 = TrainSq8(sample.data(), sample.size() / dims_, dims_);
   }
@@ -846,7 +850,7 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
             tuning_.posting_target);
     std::vector<const float*> rows;
     rows.reserve(all.size());
-    for (const auto& e : all) rows.push_back(e->space.data());
+    for (const auto& e : all) rows.push_back(e->Space());
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<float> centers =
         HierarchicalKMeans(rows, dims_, want, tuning_.max_build_sample, tuning_.build_threads);
@@ -866,7 +870,7 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
       pool.emplace_back([&, t] {
         std::vector<std::pair<float, uint32_t>> scratch;
         for (size_t i = t; i < all.size(); i += threads) {
-          sel[i] = RngSelect(all[i]->space.data(), *wc_, tuning_, dims_, &scratch);
+          sel[i] = RngSelect(all[i]->Space(), *wc_, tuning_, dims_, &scratch);
         }
       });
     }
@@ -933,7 +937,7 @@ Result<CompactionOutput> Compactor::Finish(IndexMeta meta,
       p.norms.push_back(e->norm);
       const size_t at = p.codes.size();
       p.codes.resize(at + dims_);
-      EncodeSq8(sq8, e->space.data(), p.codes.data() + at);
+      EncodeSq8(sq8, e->Space(), p.codes.data() + at);
       p.vectors.insert(p.vectors.end(), e->vec.begin(), e->vec.end());
       p.ids.push_back(e->id);
       p.attributes.push_back(e->attrs);
