@@ -50,6 +50,9 @@ struct DbOptions {
   IndexTuning index_tuning;
   // Default query effort: postings scanned (QueryRequest::probes).
   uint32_t default_probes = 10;
+  // Query-aware pruning: of the `probes` nearest postings, those whose centroid's squared
+  // distance exceeds prune_ratio times the nearest one's are skipped. 0 disables.
+  float prune_ratio = 4.0f;
   // Decoded posting lists kept in memory, in bytes (shared by all namespaces).
   size_t posting_cache_bytes = 256u << 20;
 };

@@ -704,8 +704,18 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     if (request.exact) probes = index.centroid_count();
     std::vector<std::pair<float, uint32_t>> nearest;
     size_t fetched = 0;
+    bool widened = false;
     while (true) {
       index.NearestCentroids(qn.data(), probes, &nearest);
+      // Query-aware pruning (SPANN): postings whose centroid is much farther than the
+      // nearest one rarely hold a top-k neighbour; skip them (not when widening).
+      if (!widened && !request.exact && options_->prune_ratio > 0 && !nearest.empty() &&
+          nearest[0].first > 0) {
+        const float limit = nearest[0].first * options_->prune_ratio;
+        size_t keep = 1;
+        while (keep < nearest.size() && nearest[keep].first <= limit) ++keep;
+        nearest.resize(keep);
+      }
       // Postings not in memory are read concurrently, without the lock.
       std::vector<GetRequest> reads;
       std::vector<uint32_t> ids;
@@ -777,6 +787,7 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
       // Too few live documents near the query (e.g. most were deleted): widen the search.
       if (valid < k && fetched < index.centroid_count()) {
         probes = std::min(index.centroid_count(), std::max<size_t>(probes * 2, 1));
+        widened = true;
         continue;
       }
       for (const Candidate& c : from_index) offer(c);
