@@ -617,6 +617,9 @@ Status Compactor::Split(uint32_t cid) {
   dirty_.insert(a);
   dirty_.insert(b);
 
+  // A build assigned every vector to its nearest centroids a moment ago: splitting an
+  // oversized build posting needs no reassignment around it.
+  if (rebuilding_) return Status::OK();
   // (a) vectors of the new postings that are no closer to their new centroid than to the old.
   for (uint32_t nc : {a, b}) {
     std::vector<std::shared_ptr<Entry>> members = postings_[nc];
