@@ -69,6 +69,8 @@ std::map<std::string, json> AllDocs(int port, const std::string& ns, int dims = 
 // Every test runs against both backends: the local directory and S3 (the S3 test server).
 class ServerTest : public ::testing::TestWithParam<std::string> {
  protected:
+  void KillDuringWrites(const std::string& config, bool indexing = false);
+
   void SetUp() override {
     if (GetParam() == "s3") {
       endpoint_ = S3TestEndpoint();
@@ -259,7 +261,10 @@ TEST_P(ServerTest, RestartAndSecondProcessSeeIdenticalState) {
 // Writers send requests of kRowsPerRequest rows with verifiable payloads; the server is
 // SIGKILLed at a random moment. After a restart every acknowledged request must be there
 // with its value, and every request must be all-or-nothing.
-TEST_P(ServerTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
+// Writers hammer one namespace while the server is killed (SIGKILL) at random moments, a
+// few times over; a restarted server must hold every acknowledged row, and every request
+// must be all-or-nothing. `config` is the server's config.toml for every run.
+void ServerTest::KillDuringWrites(const std::string& config, bool indexing) {
   constexpr int kWriters = 4;
   constexpr int kRowsPerRequest = 5;
   constexpr int kCycles = 3;
@@ -270,7 +275,7 @@ TEST_P(ServerTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
   std::mutex mu;
 
   for (int cycle = 0; cycle < kCycles; ++cycle) {
-    auto server = NewServer("[batching]\nwindow_ms = 2\n");
+    auto server = NewServer(config);
     ASSERT_TRUE(server->Start());
     const int port = server->port();
     std::atomic<bool> stop{false};
@@ -306,9 +311,17 @@ TEST_P(ServerTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
     for (auto& t : writers) t.join();
   }
 
-  auto server = NewServer();
+  auto server = NewServer(config);
   ASSERT_TRUE(server->Start());
   auto docs = AllDocs(server->port(), "crash");
+  // The index (or the tail) serves them; the exact scan must agree.
+  Reply exact = Post(server->port(), "/namespaces/crash/query",
+                     {{"query_vector", {1.0, 1.0}},
+                      {"top_k", 10000},
+                      {"exact", true},
+                      {"include_vectors", false}});
+  ASSERT_EQ(exact.status, 200) << exact.text;
+  EXPECT_EQ(exact.body["results"].size(), docs.size());
   ASSERT_FALSE(acked.empty());
   ASSERT_LT(docs.size(), 10000u);
   int lost = 0;
@@ -337,6 +350,37 @@ TEST_P(ServerTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
   }
   std::cerr << "acknowledged requests: " << acked_requests.size()
             << ", documents after recovery: " << docs.size() << "\n";
+  if (indexing) {
+    // Once the compactor has indexed everything, the index alone serves the same rows.
+    json md;
+    for (int i = 0; i < 200; ++i) {
+      md = Send(server->port(), "GET", "/namespaces/crash/metadata").body;
+      if (md["index"]["status"] == "up_to_date") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(md["index"]["status"], "up_to_date") << md.dump();
+    EXPECT_EQ(md["index"]["indexed_row_count"], docs.size());
+    auto indexed = AllDocs(server->port(), "crash");
+    EXPECT_EQ(indexed.size(), docs.size());
+    for (const auto& [id, row] : docs) {
+      auto it = indexed.find(id);
+      ASSERT_NE(it, indexed.end()) << id;
+      EXPECT_EQ(it->second["req"], row["req"]) << id;
+    }
+  }
+}
+
+TEST_P(ServerTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
+  KillDuringWrites("[batching]\nwindow_ms = 2\n");
+}
+
+// The same with the compactor indexing and collecting garbage continuously, so kills land
+// in the middle of compactions: before, during and after their commits.
+TEST_P(ServerTest, SigkillDuringCompactionLosesNothing) {
+  KillDuringWrites(
+      "[batching]\nwindow_ms = 2\n[indexing]\nmax_age_ms = 1\n"
+      "[compactor]\ninterval_ms = 20\ngc_grace_period_ms = 0\n",
+      /*indexing=*/true);
 }
 
 TEST_P(ServerTest, TwoProcessesWritingOneNamespaceOnOneDirectory) {
