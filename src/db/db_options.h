@@ -54,7 +54,7 @@ struct DbOptions {
   // distance exceeds prune_ratio times the nearest one's are skipped. 0 disables.
   float prune_ratio = 4.0f;
   // Decoded posting lists kept in memory, in bytes (shared by all namespaces).
-  size_t posting_cache_bytes = 256u << 20;
+  size_t posting_cache_bytes = size_t{1} << 30;  // as cache.memory_bytes
 };
 
 }  // namespace vecpuff
