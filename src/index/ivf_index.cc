@@ -1,6 +1,5 @@
 #include "index/ivf_index.h"
 
-#include <hnswlib/hnswlib.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -183,65 +182,6 @@ IndexMeta IndexState::MakeBase(uint64_t generation) const {
     if (version_[d] != 0) m.docs.push_back({d, version_[d], home_[d], doc_id_[d]});
   }
   return m;
-}
-
-namespace {
-
-// hnswlib's distance interface over our SIMD kernels.
-class KernelL2Space : public hnswlib::SpaceInterface<float> {
- public:
-  explicit KernelL2Space(size_t dims) : dims_(dims) {}
-  size_t get_data_size() override { return dims_ * sizeof(float); }
-  hnswlib::DISTFUNC<float> get_dist_func() override { return &Dist; }
-  void* get_dist_func_param() override { return &dims_; }
-
- private:
-  static float Dist(const void* a, const void* b, const void* param) {
-    return BestKernels().squared_l2(static_cast<const float*>(a), static_cast<const float*>(b),
-                                    *static_cast<const size_t*>(param));
-  }
-  size_t dims_;
-};
-
-}  // namespace
-
-struct CentroidGraph::Impl {
-  std::unique_ptr<KernelL2Space> space;
-  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
-};
-
-CentroidGraph::~CentroidGraph() = default;
-
-std::shared_ptr<const CentroidGraph> CentroidGraph::Build(const float* vecs, size_t c,
-                                                          uint32_t dims) {
-  std::shared_ptr<CentroidGraph> graph(new CentroidGraph());
-  graph->impl_ = std::make_unique<Impl>();
-  try {
-    graph->impl_->space = std::make_unique<KernelL2Space>(dims);
-    graph->impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
-        graph->impl_->space.get(), c, /*M=*/16, /*ef_construction=*/100, /*random_seed=*/c);
-    auto* hnsw = graph->impl_->hnsw.get();
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-      for (size_t i = next++; i < c; i = next++) hnsw->addPoint(&vecs[i * dims], i);
-    };
-    std::thread helper(work);
-    work();
-    helper.join();
-  } catch (const std::exception& e) {
-    // Only allocation failure can get here; searches fall back to comparing every centroid.
-    spdlog::warn("centroid graph over {} centroids not built: {}", c, e.what());
-    return nullptr;
-  }
-  return graph;
-}
-
-void CentroidGraph::Candidates(const float* v, size_t want, std::vector<uint32_t>* out) const {
-  auto found = impl_->hnsw->searchKnn(v, want);
-  while (!found.empty()) {
-    out->push_back(static_cast<uint32_t>(found.top().second));
-    found.pop();
-  }
 }
 
 void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const {

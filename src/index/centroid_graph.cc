@@ -1,0 +1,106 @@
+// CentroidGraph (ivf_index.h): hnswlib's HNSW over the centroids, with our distance kernel.
+//
+// hnswlib 0.6.2 (Debian libhnswlib-dev) defines non-inline functions in its headers, so two
+// translation units of one program that include it fail to link (the benchmark links its own
+// copy for the peer comparison). It is therefore included only here, inside a namespace of
+// its own; the standard and intrinsic headers it uses are included first so that its own
+// includes of them are no-ops inside that namespace.
+#include <assert.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <x86intrin.h>
+#endif
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <list>
+#include <mutex>
+#include <queue>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace vecpuff_hnswlib {
+#include <hnswlib/hnswlib.h>
+}  // namespace vecpuff_hnswlib
+
+#include <spdlog/spdlog.h>
+
+#include "index/distance_kernels.h"
+#include "index/ivf_index.h"
+
+namespace vecpuff {
+
+namespace hnswlib = vecpuff_hnswlib::hnswlib;
+
+namespace {
+
+// hnswlib's distance interface over our SIMD kernels.
+class KernelL2Space : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit KernelL2Space(size_t dims) : dims_(dims) {}
+  size_t get_data_size() override { return dims_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &Dist; }
+  void* get_dist_func_param() override { return &dims_; }
+
+ private:
+  static float Dist(const void* a, const void* b, const void* param) {
+    return BestKernels().squared_l2(static_cast<const float*>(a), static_cast<const float*>(b),
+                                    *static_cast<const size_t*>(param));
+  }
+  size_t dims_;
+};
+
+}  // namespace
+
+struct CentroidGraph::Impl {
+  std::unique_ptr<KernelL2Space> space;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
+};
+
+CentroidGraph::~CentroidGraph() = default;
+
+std::shared_ptr<const CentroidGraph> CentroidGraph::Build(const float* vecs, size_t c,
+                                                          uint32_t dims) {
+  std::shared_ptr<CentroidGraph> graph(new CentroidGraph());
+  graph->impl_ = std::make_unique<Impl>();
+  try {
+    graph->impl_->space = std::make_unique<KernelL2Space>(dims);
+    graph->impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        graph->impl_->space.get(), c, /*M=*/16, /*ef_construction=*/100, /*random_seed=*/c);
+    auto* hnsw = graph->impl_->hnsw.get();
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < c; i = next++) hnsw->addPoint(&vecs[i * dims], i);
+    };
+    std::thread helper(work);
+    work();
+    helper.join();
+  } catch (const std::exception& e) {
+    // Only allocation failure can get here; searches fall back to comparing every centroid.
+    spdlog::warn("centroid graph over {} centroids not built: {}", c, e.what());
+    return nullptr;
+  }
+  return graph;
+}
+
+void CentroidGraph::Candidates(const float* v, size_t want, std::vector<uint32_t>* out) const {
+  auto found = impl_->hnsw->searchKnn(v, want);
+  while (!found.empty()) {
+    out->push_back(static_cast<uint32_t>(found.top().second));
+    found.pop();
+  }
+}
+
+}  // namespace vecpuff
