@@ -31,6 +31,9 @@
 #include <unordered_set>
 #include <vector>
 
+// Distances come from our kernels; hnswlib's own SSE path would also prefetch one entry past
+// the end of a neighbour list (a read AddressSanitizer rightly reports), so it is off.
+#define NO_MANUAL_VECTORIZATION
 namespace vecpuff_hnswlib {
 #include <hnswlib/hnswlib.h>
 }  // namespace vecpuff_hnswlib
@@ -80,13 +83,9 @@ std::shared_ptr<const CentroidGraph> CentroidGraph::Build(const float* vecs, siz
     graph->impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
         graph->impl_->space.get(), c, /*M=*/16, /*ef_construction=*/100, /*random_seed=*/c);
     auto* hnsw = graph->impl_->hnsw.get();
-    std::atomic<size_t> next{0};
-    auto work = [&] {
-      for (size_t i = next++; i < c; i = next++) hnsw->addPoint(&vecs[i * dims], i);
-    };
-    std::thread helper(work);
-    work();
-    helper.join();
+    // One thread, so that the graph (and so every search) is deterministic for a given set
+    // of centroids.
+    for (size_t i = 0; i < c; ++i) hnsw->addPoint(&vecs[i * dims], i);
   } catch (const std::exception& e) {
     // Only allocation failure can get here; searches fall back to comparing every centroid.
     spdlog::warn("centroid graph over {} centroids not built: {}", c, e.what());
