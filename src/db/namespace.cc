@@ -602,10 +602,16 @@ Result<std::shared_ptr<const PostingData>> Namespace::ReadPosting(uint32_t centr
   }
   auto got = store_->Get(ref.pack, ByteRange{ref.offset, ref.length});
   if (!got.ok()) return got.status().WithContext("reading posting from " + ref.pack);
-  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<PostingData> p,
-                           DecodePosting(got->data, centroid_id, Dimensions()));
+  return DecodeAndCache(centroid_id, ref, got->data, Dimensions());
+}
+
+Result<std::shared_ptr<const PostingData>> Namespace::DecodeAndCache(uint32_t centroid_id,
+                                                                     const PostingRef& ref,
+                                                                     std::string_view bytes,
+                                                                     uint32_t dims) {
+  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<PostingData> p, DecodePosting(bytes, centroid_id, dims));
   std::shared_ptr<const PostingData> cp = std::move(p);
-  if (posting_cache_ != nullptr) posting_cache_->Put(key, cp);
+  if (posting_cache_ != nullptr) posting_cache_->Put(PostingCache::Key(ref), cp);
   return cp;
 }
 
@@ -749,10 +755,8 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
             }
             return got[i].status().WithContext("reading posting from " + reads[i].key);
           }
-          VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<PostingData> p,
-                                   DecodePosting(got[i]->data, ids[i], dims));
-          std::shared_ptr<const PostingData> cp = std::move(p);
-          if (posting_cache_) posting_cache_->Put(PostingCache::Key(refs[i]), cp);
+          VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> cp,
+                                   DecodeAndCache(ids[i], refs[i], got[i]->data, dims));
           postings.push_back(std::move(cp));
         }
         lock.lock();

@@ -184,6 +184,10 @@ class Namespace {
   // Reads the posting of `ref` (memory cache, else the store), verifying it.
   Result<std::shared_ptr<const PostingData>> ReadPosting(uint32_t centroid_id,
                                                          const PostingRef& ref);
+  // Decodes the bytes read for `ref` and puts the posting in the memory cache.
+  Result<std::shared_ptr<const PostingData>> DecodeAndCache(uint32_t centroid_id,
+                                                            const PostingRef& ref,
+                                                            std::string_view bytes, uint32_t dims);
   Status RefreshIndex();  // adopts a newer index generation from the manifest
   Status CompactOnce();
   Status CollectGarbage();

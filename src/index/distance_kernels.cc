@@ -62,14 +62,19 @@ const DistanceKernels& KernelsFor(SimdLevel level) {
   return kScalar;
 }
 
+SimdLevel SimdLevelCap() {
+  SimdLevel cap = SimdLevel::kAvx512;
+  if (const char* env = std::getenv("VECPUFF_SIMD")) {
+    const std::string v = env;
+    if (v == "scalar") cap = SimdLevel::kScalar;
+    if (v == "avx2") cap = SimdLevel::kAvx2;
+  }
+  return cap;
+}
+
 const DistanceKernels& BestKernels() {
   static const DistanceKernels& best = []() -> const DistanceKernels& {
-    SimdLevel cap = SimdLevel::kAvx512;
-    if (const char* env = std::getenv("VECPUFF_SIMD")) {
-      const std::string v = env;
-      if (v == "scalar") cap = SimdLevel::kScalar;
-      if (v == "avx2") cap = SimdLevel::kAvx2;
-    }
+    const SimdLevel cap = SimdLevelCap();
     SimdLevel chosen = SimdLevel::kScalar;
     for (SimdLevel l : SupportedSimdLevels()) {
       if (static_cast<int>(l) <= static_cast<int>(cap)) chosen = l;

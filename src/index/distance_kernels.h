@@ -32,6 +32,10 @@ struct DistanceKernels {
 // The levels this CPU (and this build) supports, scalar first.
 std::vector<SimdLevel> SupportedSimdLevels();
 
+// The highest level VECPUFF_SIMD=scalar|avx2|avx512 in the environment allows (avx512 when
+// unset). Every kernel family (float, SQ8) caps its run-time choice with it.
+SimdLevel SimdLevelCap();
+
 // The kernels of `level`. REQUIRES: level is in SupportedSimdLevels().
 const DistanceKernels& KernelsFor(SimdLevel level);
 

@@ -64,16 +64,6 @@ bool CpuHas(SimdLevel level) {
 }
 
 // VECPUFF_SIMD caps the level exactly as BestKernels() reads it (distance_kernels.cc).
-SimdLevel LevelCapFromEnv() {
-  SimdLevel cap = SimdLevel::kAvx512;
-  if (const char* env = std::getenv("VECPUFF_SIMD")) {
-    const std::string v = env;
-    if (v == "scalar") cap = SimdLevel::kScalar;
-    if (v == "avx2") cap = SimdLevel::kAvx2;
-  }
-  return cap;
-}
-
 }  // namespace
 
 Sq8Params TrainSq8(const float* data, size_t n, size_t dims) {
@@ -191,7 +181,7 @@ const Sq8Kernels& Sq8KernelsFor(SimdLevel level) {
 
 const Sq8Kernels& Sq8KernelsBest() {
   static const Sq8Kernels& best = []() -> const Sq8Kernels& {
-    const SimdLevel cap = LevelCapFromEnv();
+    const SimdLevel cap = SimdLevelCap();
     SimdLevel chosen = SimdLevel::kScalar;
     for (SimdLevel l : Sq8SupportedLevels()) {
       if (static_cast<int>(l) <= static_cast<int>(cap)) chosen = l;
