@@ -191,6 +191,7 @@ Result<std::shared_ptr<Namespace>> Database::OpenNamespace(
     if (!slot) {
       slot = std::make_shared<Namespace>(store_, &options_, ns);
       slot->posting_cache_ = &posting_cache_;
+      slot->probe_pool_ = &probe_pool_;
     }
     n = slot;
   }

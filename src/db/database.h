@@ -73,6 +73,9 @@ class Database {
   ObjectStore* const store_;
   const DbOptions options_;
   PostingCache posting_cache_;
+  // Runs strong queries' freshness probes (concurrently with their search) without starting
+  // a thread per query; one worker per concurrent query, up to 64, kept for reuse.
+  TaskPool probe_pool_{64};
 
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<Namespace>> namespaces_;

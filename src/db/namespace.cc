@@ -28,6 +28,8 @@ constexpr int kMaxCommitAttempts = 1000;
 // The manifest's WAL hint is advanced (by compare-and-swap) once it lags this many entries.
 // It only speeds up readers, so it is advanced lazily to keep manifest writes rare.
 constexpr uint64_t kManifestHintInterval = 64;
+// Most object reads one query issues at once.
+constexpr size_t kMaxParallelReads = 64;
 
 // Replay fetches WAL entries this many at a time, with this many requests in flight: enough
 // to hide object-storage latency, bounded so a long log does not sit in memory at once.
@@ -622,7 +624,8 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
   std::future<Status> fresh;
   const uint64_t probe_seq = next_seq_.load();
   if (request.consistency == Consistency::kStrong) {
-    fresh = std::async(std::launch::async, [this] { return CatchUp(); });
+    fresh = probe_pool_ != nullptr ? probe_pool_->Submit([this] { return CatchUp(); })
+                                   : std::async(std::launch::async, [this] { return CatchUp(); });
   }
   for (int attempt = 0;; ++attempt) {
     bool retry = false;
@@ -745,7 +748,9 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
       if (!reads.empty()) {
         const uint64_t epoch = epoch_;
         lock.unlock();
-        std::vector<Result<GetResult>> got = ParallelGetRanges(store_, reads, 16);
+        // All at once: a cold query's postings are one round trip, however many there are.
+        std::vector<Result<GetResult>> got =
+            ParallelGetRanges(store_, reads, std::min<size_t>(reads.size(), kMaxParallelReads));
         for (size_t i = 0; i < got.size(); ++i) {
           if (!got[i].ok()) {
             // A compaction may have retired the object after our snapshot: search again.

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "catalog/manifest.h"
+#include "common/task_pool.h"
 #include "db/db_options.h"
 #include "db/posting_cache.h"
 #include "db/types.h"
@@ -240,6 +241,7 @@ class Namespace {
   CompactionStats totals_;
   int64_t last_orphan_scan_ms_ = 0;
   PostingCache* posting_cache_ = nullptr;  // owned by the Database; may be null
+  TaskPool* probe_pool_ = nullptr;         // owned by the Database; null: std::async
   friend class Database;
 };
 
