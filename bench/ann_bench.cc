@@ -37,6 +37,7 @@ void Usage() {
                "                 [--base-rows N] [--index-timeout-s S] [--system-timeout-s S]\n"
                "                 [--build-threads N] [--faiss-train-sample N] [--cache-dir DIR]\n"
                "                 [--work-dir DIR] [--vecpuff-bin PATH] [--json PATH]\n"
+               "                 [--probes P1,P2,...] [--no-exact]\n"
                "systems: hnswlib, spann, faiss, vecpuff, vecpuff-http (default: all)\n"
                "--quick: 200 queries and fewer settings per system\n");
 }
@@ -66,6 +67,11 @@ std::optional<Parsed> ParseArgs(int argc, char** argv) {
     std::string k = argv[i];
     if (k == "--quick") {
       a.quick = true;
+      p.pass_through.push_back(k);
+      continue;
+    }
+    if (k == "--no-exact") {
+      a.exact = false;
       p.pass_through.push_back(k);
       continue;
     }
@@ -111,6 +117,15 @@ std::optional<Parsed> ParseArgs(int argc, char** argv) {
       a.work_dir = v;
     } else if (k == "--vecpuff-bin") {
       a.vecpuff_bin = v;
+    } else if (k == "--probes") {
+      for (const std::string& item : Split(v, ',')) {
+        const int p = std::atoi(item.c_str());
+        if (p < 1) {
+          std::fprintf(stderr, "--probes wants positive integers, got '%s'\n", item.c_str());
+          return std::nullopt;
+        }
+        a.probes.push_back(static_cast<uint32_t>(p));
+      }
     } else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       Usage();

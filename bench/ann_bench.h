@@ -41,6 +41,8 @@ struct Args {
   int ingest_batch = 500;
   int faiss_train_sample = 20000;
   int cold_latency_ms = 50;
+  std::vector<uint32_t> probes;  // VecPuff: the probes settings to sweep (empty: default list)
+  bool exact = true;             // VecPuff: also measure `exact`
 };
 
 // Fashion-MNIST as uint8 rows of `dim` pixels, and the exact top-10 of each query.

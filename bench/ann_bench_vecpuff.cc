@@ -101,10 +101,11 @@ struct Setting {
 std::vector<Setting> Settings(const Args& args, bool has_index) {
   if (!has_index) return {{"default (exact scan)", 0, false}};
   std::vector<Setting> s;
-  std::vector<uint32_t> probes =
-      args.quick ? std::vector<uint32_t>{4, 16} : std::vector<uint32_t>{2, 4, 8, 16, 32};
+  std::vector<uint32_t> probes = !args.probes.empty() ? args.probes
+                                 : args.quick         ? std::vector<uint32_t>{4, 16}
+                                                      : std::vector<uint32_t>{2, 4, 8, 16, 32};
   for (uint32_t p : probes) s.push_back({"probes=" + std::to_string(p), p, false});
-  s.push_back({"exact", 0, true});
+  if (args.exact) s.push_back({"exact", 0, true});
   return s;
 }
 
@@ -190,6 +191,10 @@ SystemResult RunVecpuff(const Args& args, Dataset* data) {
   r.extra["index_note"] = wait.note;
   r.extra["indexed_rows"] = wait.indexed_rows;
   if (!wait.indexed) r.notes.push_back("vecpuff: " + wait.note);
+  if (auto ns = db->TestOnlyNamespace(kNamespace); ns.ok()) {
+    r.extra["centroids"] = (*ns)->centroid_count();
+    Log("vecpuff: %zu centroids", (*ns)->centroid_count());
+  }
 
   std::vector<std::vector<float>> queries(data->n_query);
   for (int q = 0; q < data->n_query; ++q) queries[q] = data->QueryFloat(q);

@@ -1,4 +1,4 @@
-// CentroidGraph (ivf_index.h): hnswlib's HNSW over the centroids, with our distance kernel.
+// CentroidGraph (ivf_index.h): hnswlib's HNSW over the centroids' SQ8 codes, with our kernel.
 //
 // hnswlib 0.6.2 (Debian libhnswlib-dev) defines non-inline functions in its headers, so two
 // translation units of one program that include it fail to link (the benchmark links its own
@@ -40,8 +40,8 @@ namespace vecpuff_hnswlib {
 
 #include <spdlog/spdlog.h>
 
-#include "index/distance_kernels.h"
 #include "index/ivf_index.h"
+#include "index/sq8.h"
 
 namespace vecpuff {
 
@@ -49,18 +49,20 @@ namespace hnswlib = vecpuff_hnswlib::hnswlib;
 
 namespace {
 
-// hnswlib's distance interface over our SIMD kernels.
-class KernelL2Space : public hnswlib::SpaceInterface<float> {
+// hnswlib's distance interface over SQ8 codes (our run-time-dispatched kernel): the graph
+// holds each centroid as `dims` bytes, a quarter of its float size.
+class Sq8Space : public hnswlib::SpaceInterface<float> {
  public:
-  explicit KernelL2Space(size_t dims) : dims_(dims) {}
-  size_t get_data_size() override { return dims_ * sizeof(float); }
+  explicit Sq8Space(size_t dims) : dims_(dims) {}
+  size_t get_data_size() override { return dims_; }
   hnswlib::DISTFUNC<float> get_dist_func() override { return &Dist; }
   void* get_dist_func_param() override { return &dims_; }
 
  private:
   static float Dist(const void* a, const void* b, const void* param) {
-    return BestKernels().squared_l2(static_cast<const float*>(a), static_cast<const float*>(b),
-                                    *static_cast<const size_t*>(param));
+    return static_cast<float>(Sq8KernelsBest().squared_l2(static_cast<const uint8_t*>(a),
+                                                          static_cast<const uint8_t*>(b),
+                                                          *static_cast<const size_t*>(param)));
   }
   size_t dims_;
 };
@@ -68,24 +70,24 @@ class KernelL2Space : public hnswlib::SpaceInterface<float> {
 }  // namespace
 
 struct CentroidGraph::Impl {
-  std::unique_ptr<KernelL2Space> space;
+  std::unique_ptr<Sq8Space> space;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
 };
 
 CentroidGraph::~CentroidGraph() = default;
 
-std::shared_ptr<const CentroidGraph> CentroidGraph::Build(const float* vecs, size_t c,
+std::shared_ptr<const CentroidGraph> CentroidGraph::Build(const uint8_t* codes, size_t c,
                                                           uint32_t dims) {
   std::shared_ptr<CentroidGraph> graph(new CentroidGraph());
   graph->impl_ = std::make_unique<Impl>();
   try {
-    graph->impl_->space = std::make_unique<KernelL2Space>(dims);
+    graph->impl_->space = std::make_unique<Sq8Space>(dims);
     graph->impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(
         graph->impl_->space.get(), c, /*M=*/16, /*ef_construction=*/100, /*random_seed=*/c);
     auto* hnsw = graph->impl_->hnsw.get();
     // One thread, so that the graph (and so every search) is deterministic for a given set
     // of centroids.
-    for (size_t i = 0; i < c; ++i) hnsw->addPoint(&vecs[i * dims], i);
+    for (size_t i = 0; i < c; ++i) hnsw->addPoint(&codes[i * dims], i);
   } catch (const std::exception& e) {
     // Only allocation failure can get here; searches fall back to comparing every centroid.
     spdlog::warn("centroid graph over {} centroids not built: {}", c, e.what());
@@ -94,10 +96,12 @@ std::shared_ptr<const CentroidGraph> CentroidGraph::Build(const float* vecs, siz
   return graph;
 }
 
-void CentroidGraph::Candidates(const float* v, size_t want, std::vector<uint32_t>* out) const {
-  auto found = impl_->hnsw->searchKnn(v, want);
+void CentroidGraph::Candidates(const uint8_t* code, size_t want,
+                               std::vector<std::pair<uint32_t, uint32_t>>* out) const {
+  auto found = impl_->hnsw->searchKnn(code, want);
   while (!found.empty()) {
-    out->push_back(static_cast<uint32_t>(found.top().second));
+    out->emplace_back(static_cast<uint32_t>(found.top().first),
+                      static_cast<uint32_t>(found.top().second));
     found.pop();
   }
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 
@@ -78,12 +79,15 @@ void IndexState::RemoveSlot(uint32_t slot) {
     more_parts_[slot] = std::move(more_parts_[last]);
     std::copy(cvecs_.begin() + size_t{last} * dims_, cvecs_.begin() + size_t{last + 1} * dims_,
               cvecs_.begin() + size_t{slot} * dims_);
+    std::copy(ccodes_.begin() + size_t{last} * dims_, ccodes_.begin() + size_t{last + 1} * dims_,
+              ccodes_.begin() + size_t{slot} * dims_);
     slot_of_[cids_[slot]] = slot;
   }
   cids_.pop_back();
   refs_.pop_back();
   more_parts_.pop_back();
   cvecs_.resize(cvecs_.size() - dims_);
+  ccodes_.resize(ccodes_.size() - dims_);
 }
 
 Status IndexState::Apply(const IndexMeta& meta) {
@@ -118,6 +122,8 @@ Status IndexState::Apply(const IndexMeta& meta) {
       refs_.push_back(c.ref);
       more_parts_.push_back(c.more_parts);
       cvecs_.insert(cvecs_.end(), c.vector.begin(), c.vector.end());
+      ccodes_.resize(ccodes_.size() + dims_);
+      EncodeSq8(sq8_, c.vector.data(), &ccodes_[ccodes_.size() - dims_]);
     }
     ++pack_refs_[c.ref.pack];
     for (const PostingRef& r : c.more_parts) ++pack_refs_[r.pack];
@@ -154,9 +160,13 @@ Status IndexState::Apply(const IndexMeta& meta) {
     home_[d.docno] = d.home;
   }
   if (!meta.centroids.empty() || !meta.removed_centroids.empty() || meta.is_base) {
-    groups_.reset();
-    if (cids_.size() >= kGroupThreshold)
-      groups_ = CentroidGraph::Build(cvecs_.data(), cids_.size(), dims_);
+    graph_.reset();
+    if (cids_.size() >= kGroupThreshold) {
+      graph_ = std::make_shared<LazyGraph>();
+      graph_->codes = ccodes_;
+      graph_->count = cids_.size();
+      graph_->dims = dims_;
+    }
   }
   return Status::OK();
 }
@@ -184,33 +194,89 @@ IndexMeta IndexState::MakeBase(uint64_t generation) const {
   return m;
 }
 
+void IndexState::LazyGraph::Build() {
+  std::call_once(once, [this] {
+    graph = CentroidGraph::Build(codes.data(), count, dims);
+    ready.store(true, std::memory_order_release);
+  });
+}
+
+const CentroidGraph* IndexState::Graph() const {
+  if (!graph_) return nullptr;
+  graph_->Build();
+  return graph_->graph.get();
+}
+
+const CentroidGraph* IndexState::ReadyGraph() const {
+  if (!graph_) return nullptr;
+  if (graph_->ready.load(std::memory_order_acquire)) return graph_->graph.get();
+  if (!graph_->background_started.exchange(true)) {
+    // The thread owns a reference: the state may be replaced (or gone) before it ends.
+    try {
+      std::thread([g = graph_] { g->Build(); }).detach();
+    } catch (const std::system_error& e) {
+      spdlog::warn("centroid graph: no thread to build it ({}); queries compare every centroid",
+                   e.what());
+    }
+  }
+  return nullptr;
+}
+
 void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const {
   out->clear();
   const size_t want = std::max<size_t>(4 * n, 64);
   // The graph pays off only when it visits far fewer centroids than there are.
-  if (!groups_ || 16 * want > cids_.size()) {
+  const CentroidGraph* graph = 16 * want > cids_.size() ? nullptr : Graph();
+  if (graph == nullptr) {
     out->resize(cids_.size());
     std::iota(out->begin(), out->end(), 0u);
     return;
   }
-  groups_->Candidates(v, want, out);
+  thread_local std::vector<uint8_t> code;
+  thread_local std::vector<std::pair<uint32_t, uint32_t>> found;
+  code.resize(dims_);
+  EncodeSq8(sq8_, v, code.data());
+  found.clear();
+  graph->Candidates(code.data(), want, &found);
+  for (const auto& [d, slot] : found) out->push_back(slot);
 }
 
 void IndexState::NearestCentroids(const float* qn, size_t n,
                                   std::vector<std::pair<float, uint32_t>>* out) const {
-  const auto& k = BestKernels();
   out->clear();
-  if (!groups_) {
-    out->reserve(cids_.size());
-    for (uint32_t s = 0; s < cids_.size(); ++s) {
-      out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
-    }
+  if (cids_.empty() || n == 0) return;
+  const size_t c = cids_.size();
+  thread_local std::vector<uint8_t> qcode;
+  thread_local std::vector<uint64_t> order;  // (code distance << 32 | slot)
+  qcode.resize(dims_);
+  EncodeSq8(sq8_, qn, qcode.data());
+  order.clear();
+  // Candidates by SQ8 code (a quarter of the memory traffic of floats): from the graph when
+  // there are many centroids, else every centroid's code.
+  const size_t want = std::max<size_t>(2 * n, kGraphMinWant);
+  const CentroidGraph* graph =
+      c >= kGroupThreshold && kGraphMinRatio * want <= c ? ReadyGraph() : nullptr;
+  if (graph != nullptr) {
+    thread_local std::vector<std::pair<uint32_t, uint32_t>> found;
+    found.clear();
+    graph->Candidates(qcode.data(), want, &found);
+    for (const auto& [d, slot] : found) order.push_back((uint64_t{d} << 32) | slot);
   } else {
-    std::vector<uint32_t> slots;
-    CandidateSlots(qn, n, &slots);
-    out->reserve(slots.size());
-    for (uint32_t s : slots)
-      out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
+    thread_local std::vector<uint32_t> approx;
+    approx.resize(c);
+    Sq8KernelsBest().squared_l2_batch(qcode.data(), ccodes_.data(), c, dims_, dims_, approx.data());
+    order.resize(c);
+    for (size_t s = 0; s < c; ++s) order[s] = (uint64_t{approx[s]} << 32) | s;
+  }
+  // The best by code, ranked at full precision: the code distance is within rounding of the
+  // true one, so the true n nearest are among them but for near ties.
+  const size_t m = std::min(order.size(), std::max(2 * n, n + 16));
+  if (m < order.size()) std::nth_element(order.begin(), order.begin() + m, order.end());
+  const auto& k = BestKernels();
+  out->reserve(m);
+  for (size_t i = 0; i < m; ++i) {
+    const uint32_t s = static_cast<uint32_t>(order[i]);
+    out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
   }
   n = std::min(n, out->size());
   std::partial_sort(out->begin(), out->begin() + n, out->end());
@@ -221,35 +287,61 @@ void ScanPostings(const IndexState& state, const std::vector<const PostingData*>
                   const uint8_t* query_code, size_t limit,
                   const std::unordered_set<uint32_t>* masked, std::vector<ScanHit>* out) {
   out->clear();
-  if (limit == 0) return;
+  if (limit == 0 || postings.empty()) return;
   const Sq8Kernels& k = Sq8KernelsBest();
   const uint32_t dims = state.dims();
-  std::vector<uint32_t> dist;
-  // Max-heap on approx distance holding the best `limit`.
-  auto worse = [](const ScanHit& a, const ScanHit& b) { return a.approx < b.approx; };
-  std::unordered_set<uint32_t> seen;
+  // Every entry's code distance, as (distance << 32 | entry number) so that one integer
+  // comparison orders by distance; entry numbers run through the postings in order.
+  thread_local std::vector<uint32_t> dist;
+  thread_local std::vector<uint64_t> keys;
+  thread_local std::vector<size_t> first;  // first entry number of each posting
+  first.clear();
+  size_t total = 0;
   for (const PostingData* p : postings) {
-    const size_t n = p->size();
-    dist.resize(n);
-    k.squared_l2_batch(query_code, p->codes.data(), n, dims, dims, dist.data());
-    for (size_t i = 0; i < n; ++i) {
-      if (out->size() == limit && dist[i] >= out->front().approx) continue;
-      const uint32_t docno = p->docnos[i];
-      if (state.Version(docno) != p->versions[i]) continue;  // stale copy
-      if (masked != nullptr && !masked->empty() && masked->count(docno)) continue;
-      if (!seen.insert(docno).second) continue;  // replica already seen (same distance)
-      ScanHit hit{dist[i], docno, p, static_cast<uint32_t>(i)};
-      if (out->size() < limit) {
-        out->push_back(hit);
-        std::push_heap(out->begin(), out->end(), worse);
-      } else {
-        std::pop_heap(out->begin(), out->end(), worse);
-        out->back() = hit;
-        std::push_heap(out->begin(), out->end(), worse);
-      }
-    }
+    first.push_back(total);
+    total += p->size();
   }
-  std::sort_heap(out->begin(), out->end(), worse);
+  if (total == 0) return;
+  dist.resize(total);
+  keys.resize(total);
+  for (size_t j = 0; j < postings.size(); ++j) {
+    const PostingData* p = postings[j];
+    k.squared_l2_batch(query_code, p->codes.data(), p->size(), dims, dims, &dist[first[j]]);
+  }
+  for (size_t e = 0; e < total; ++e) keys[e] = (uint64_t{dist[e]} << 32) | e;
+
+  // Valid entries in ascending order until `limit` are taken: select the nearest chunk,
+  // sort it, filter it; the next chunk (twice as large) only if too many were invalid.
+  std::unordered_set<uint32_t> seen;  // docnos taken, when `limit` is large
+  const bool small = limit <= 64;
+  auto taken = [&](uint32_t docno) {
+    if (small) {
+      for (const ScanHit& h : *out)
+        if (h.docno == docno) return true;
+      return false;
+    }
+    return !seen.insert(docno).second;
+  };
+  size_t begin = 0;
+  size_t chunk = std::max<size_t>(2 * limit, 64);
+  while (begin < total && out->size() < limit) {
+    const size_t end = total - begin <= chunk ? total : begin + chunk;
+    if (end < total) std::nth_element(keys.begin() + begin, keys.begin() + end, keys.end());
+    std::sort(keys.begin() + begin, keys.begin() + end);
+    for (size_t i = begin; i < end && out->size() < limit; ++i) {
+      const size_t e = static_cast<uint32_t>(keys[i]);
+      const size_t j = std::upper_bound(first.begin(), first.end(), e) - first.begin() - 1;
+      const PostingData* p = postings[j];
+      const uint32_t index = static_cast<uint32_t>(e - first[j]);
+      const uint32_t docno = p->docnos[index];
+      if (state.Version(docno) != p->versions[index]) continue;  // stale copy
+      if (masked != nullptr && !masked->empty() && masked->count(docno)) continue;
+      if (taken(docno)) continue;  // a replica of one already taken (same distance)
+      out->push_back({static_cast<uint32_t>(keys[i] >> 32), docno, p, index});
+    }
+    begin = end;
+    chunk *= 2;
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -270,12 +362,17 @@ class WorkingCentroids {
   }
 
   // Builds groups over every centroid now present (a rebuild creates them all at once).
-  void Regroup() {
+  void Regroup(const Sq8Params& sq8) {
     state_ = nullptr;
     groups_.reset();
     grouped_ = ids_.size();
     if (ids_.size() >= IndexState::kGroupThreshold) {
-      groups_ = CentroidGraph::Build(vecs_.data(), ids_.size(), dims_);
+      sq8_ = sq8;
+      std::vector<uint8_t> codes(ids_.size() * dims_);
+      for (size_t s = 0; s < ids_.size(); ++s) {
+        EncodeSq8(sq8_, &vecs_[s * dims_], &codes[s * dims_]);
+      }
+      groups_ = CentroidGraph::Build(codes.data(), ids_.size(), dims_);
     }
   }
 
@@ -310,7 +407,11 @@ class WorkingCentroids {
       if (state_ != nullptr) {
         state_->CandidateSlots(v, n, &slots);
       } else {
-        groups_->Candidates(v, want, &slots);
+        std::vector<uint8_t> code(dims_);
+        EncodeSq8(sq8_, v, code.data());
+        std::vector<std::pair<uint32_t, uint32_t>> found;
+        groups_->Candidates(code.data(), want, &found);
+        for (const auto& [d, slot] : found) slots.push_back(slot);
       }
       for (uint32_t s : slots) consider(s);
       for (uint32_t s = static_cast<uint32_t>(grouped_); s < ids_.size(); ++s) consider(s);
@@ -333,6 +434,7 @@ class WorkingCentroids {
 
   const IndexState* state_;                      // whose groups cover slots < grouped_, or null
   std::shared_ptr<const CentroidGraph> groups_;  // our own, when state_ is null
+  Sq8Params sq8_;                                // the codes groups_ is built over
   size_t grouped_;
   uint32_t dims_;
   uint32_t next_id_;
@@ -804,7 +906,7 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
           std::vector<float>(centers.begin() + c * dims_, centers.begin() + (c + 1) * dims_);
       postings_[id];
     }
-    wc_->Regroup();
+    wc_->Regroup(meta.sq8);
     // Assignment, in parallel: each thread selects for a stripe of the entries.
     std::vector<std::vector<uint32_t>> sel(all.size());
     const unsigned threads = std::max(1u, tuning_.build_threads);

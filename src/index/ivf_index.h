@@ -14,9 +14,11 @@
 // exclusive access. Compact() only reads the state.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -55,17 +57,20 @@ struct DocChange {
   std::string attributes_json;  // kUpsert: the attributes; kPatch: keys to overwrite
 };
 
-// A proximity graph over many centroids (an HNSW index from hnswlib, Debian libhnswlib-dev,
-// with our run-time-dispatched distance kernel): a search visits a few hundred centroids
-// instead of all of them. Labels are slots.
+// A proximity graph over many centroids (an HNSW index from hnswlib, Debian libhnswlib-dev)
+// built over their SQ8 codes with our run-time-dispatched SQ8 kernel: a search visits a few
+// hundred codes instead of every centroid. Labels are slots.
 class CentroidGraph {
  public:
-  // A graph over `count` vectors of `dims` floats (slots 0..count-1); null if it cannot be
-  // built (then callers compare every centroid).
-  static std::shared_ptr<const CentroidGraph> Build(const float* vecs, size_t count, uint32_t dims);
+  // A graph over `count` codes of `dims` bytes (slots 0..count-1); null if it cannot be built
+  // (then callers compare every centroid).
+  static std::shared_ptr<const CentroidGraph> Build(const uint8_t* codes, size_t count,
+                                                    uint32_t dims);
   ~CentroidGraph();
-  // About `want` slots near v (approximate), appended to out.
-  void Candidates(const float* v, size_t want, std::vector<uint32_t>* out) const;
+  // About `want` slots near the code (approximate), appended to out as (code distance, slot),
+  // farthest first.
+  void Candidates(const uint8_t* code, size_t want,
+                  std::vector<std::pair<uint32_t, uint32_t>>* out) const;
 
  private:
   CentroidGraph() = default;
@@ -78,6 +83,10 @@ class IndexState {
   // From this many centroids on, a centroid graph is built; searches use it when they want
   // far fewer candidates than there are centroids (CandidateSlots).
   static constexpr size_t kGroupThreshold = 1024;
+  // A query asks the graph for max(2 probes, kGraphMinWant) candidates, and uses it only
+  // when there are at least kGraphMinRatio times as many centroids.
+  static constexpr size_t kGraphMinWant = 32;
+  static constexpr size_t kGraphMinRatio = 8;
 
   bool empty() const { return cids_.empty(); }
   DistanceMetric metric() const { return metric_; }
@@ -106,14 +115,18 @@ class IndexState {
   void CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const;
 
   // Centroid slots nearest to `qn` (the query, normalized for cosine), ascending by distance,
-  // at most `n`, with their squared distances. Exact with few centroids, approximate (from
-  // CandidateSlots) with many.
+  // at most `n`, with their squared distances. Candidates by SQ8 code, from the centroid graph
+  // when there are many centroids, else every centroid's code; the best max(2n, n + 16) of
+  // them are ranked at full precision.
   void NearestCentroids(const float* qn, size_t n,
                         std::vector<std::pair<float, uint32_t>>* out) const;
   uint32_t CentroidId(uint32_t slot) const { return cids_[slot]; }
   const float* CentroidVector(uint32_t slot) const { return &cvecs_[size_t{slot} * dims_]; }
   const PostingRef& Ref(uint32_t slot) const { return refs_[slot]; }  // the base part
   const std::vector<PostingRef>& MoreParts(uint32_t slot) const { return more_parts_[slot]; }
+  // Waits until the centroid graph (if there are enough centroids for one) is built; for
+  // tests that want the graph path of NearestCentroids.
+  void WaitForGraph() const { (void)Graph(); }
   // Entries in all parts of the posting, stale ones included.
   size_t StoredCount(uint32_t slot) const;
   std::optional<uint32_t> SlotOf(uint32_t centroid_id) const;
@@ -124,13 +137,30 @@ class IndexState {
   void RemoveSlot(uint32_t slot);
   void UnrefPacks(uint32_t slot);  // drops the slot's parts from pack_refs_
 
-  std::shared_ptr<const CentroidGraph> groups_;  // null below kGroupThreshold centroids
+  // The centroid graph over a copy of the codes it was made for, built once: by the first
+  // compaction that needs it (which waits for it), or in the background after the first
+  // query that could use it (queries compare every code until it is ready, so opening a
+  // namespace never waits for a graph). Null below kGroupThreshold centroids.
+  struct LazyGraph {
+    std::vector<uint8_t> codes;
+    size_t count = 0;
+    uint32_t dims = 0;
+    std::once_flag once;
+    std::shared_ptr<const CentroidGraph> graph;  // set inside `once`
+    std::atomic<bool> ready{false};              // graph is set
+    std::atomic<bool> background_started{false};
+    void Build();
+  };
+  const CentroidGraph* Graph() const;       // builds it if needed (waits)
+  const CentroidGraph* ReadyGraph() const;  // null until built; starts a background build
+  std::shared_ptr<LazyGraph> graph_;
 
   DistanceMetric metric_ = DistanceMetric::kEuclideanSquared;
   uint32_t dims_ = 0;
   Sq8Params sq8_;
   std::vector<uint32_t> cids_;
   std::vector<float> cvecs_;
+  std::vector<uint8_t> ccodes_;  // the centroids as SQ8 codes, for a fast first pass
   std::vector<PostingRef> refs_;
   std::vector<std::vector<PostingRef>> more_parts_;
   std::unordered_map<uint32_t, uint32_t> slot_of_;

@@ -108,16 +108,19 @@ Sq8Params TrainSq8(const float* data, size_t n, size_t dims) {
 
 void EncodeSq8(const Sq8Params& params, const float* x, uint8_t* codes) {
   const double scale = params.scale;
+  const float* offset = params.offset.data();
   for (size_t i = 0; i < params.dims(); ++i) {
     // In double so that x - offset cannot overflow, and so that for grid data (x - offset)
-    // / scale is an exact integer. The negated comparison sends NaN to 0.
-    const double q = std::round((static_cast<double>(x[i]) - params.offset[i]) / scale);
-    if (!(q > 0)) {
+    // / scale is an exact integer. round(q) is floor(q + 0.5) for q >= 0, and truncation is
+    // floor for t >= 0: no libm call on this path (it encodes every query). The negated
+    // comparison sends NaN to 0.
+    const double t = (static_cast<double>(x[i]) - offset[i]) / scale + 0.5;
+    if (!(t >= 1)) {
       codes[i] = 0;
-    } else if (q >= 255) {
+    } else if (t >= 255) {
       codes[i] = 255;
     } else {
-      codes[i] = static_cast<uint8_t>(q);
+      codes[i] = static_cast<uint8_t>(static_cast<int>(t));
     }
   }
 }

@@ -1328,3 +1328,72 @@ TEST(HierarchicalKMeansTest, IsDeterministicAndNearK) {
 
 }  // namespace
 }  // namespace vecpuff
+
+namespace vecpuff {
+namespace {
+
+// NearestCentroids: by SQ8 code then full precision over every centroid below
+// kGroupThreshold centroids, through the centroid graph (once built) above; both must find
+// the true nearest centroids and report their full-precision distances.
+double NearestCentroidsRecall(size_t count, bool wait_for_graph) {
+  constexpr uint32_t kDims = 16;
+  constexpr size_t kN = 8;
+  std::mt19937 rng(static_cast<uint32_t>(count));
+  std::uniform_real_distribution<float> u(-7.5f, 7.5f);
+  IndexMeta base;
+  base.is_base = true;
+  base.generation = 1;
+  base.metric = DistanceMetric::kEuclideanSquared;
+  base.dims = kDims;
+  base.sq8 = UnitSq8(kDims);
+  for (uint32_t c = 0; c < count; ++c) {
+    std::vector<float> v(kDims);
+    for (float& x : v) x = u(rng);
+    base.centroids.push_back({c, v, Ref("p0", c * 10)});
+  }
+  base.next_centroid_id = static_cast<uint32_t>(count);
+  IndexState st;
+  EXPECT_TRUE(st.Apply(base).ok());
+  if (wait_for_graph) st.WaitForGraph();
+
+  auto distance = [&](const std::vector<float>& q, uint32_t slot) {
+    float e = 0;
+    for (uint32_t i = 0; i < kDims; ++i) {
+      const float diff = q[i] - st.CentroidVector(slot)[i];
+      e += diff * diff;
+    }
+    return e;
+  };
+  size_t found = 0;
+  const int queries = 100;
+  for (int t = 0; t < queries; ++t) {
+    std::vector<float> q(kDims);
+    for (float& x : q) x = u(rng);
+    std::vector<std::pair<float, uint32_t>> truth;
+    for (uint32_t s = 0; s < count; ++s) truth.emplace_back(distance(q, s), s);
+    std::sort(truth.begin(), truth.end());
+    std::set<uint32_t> best;
+    for (size_t i = 0; i < kN; ++i) best.insert(truth[i].second);
+
+    std::vector<std::pair<float, uint32_t>> got;
+    st.NearestCentroids(q.data(), kN, &got);
+    EXPECT_EQ(got.size(), kN);
+    EXPECT_TRUE(std::is_sorted(got.begin(), got.end()));
+    for (const auto& [d, slot] : got) {
+      EXPECT_NEAR(d, distance(q, slot), 1e-4f * (1 + d));
+      found += best.count(slot);
+    }
+  }
+  return static_cast<double>(found) / (queries * kN);
+}
+
+TEST(NearestCentroids, CodeScanFindsTheTrueNearest) {
+  EXPECT_GE(NearestCentroidsRecall(IndexState::kGroupThreshold - 1, false), 0.99);
+}
+
+TEST(NearestCentroids, GraphFindsTheTrueNearest) {
+  EXPECT_GE(NearestCentroidsRecall(IndexState::kGroupThreshold * 2, true), 0.95);
+}
+
+}  // namespace
+}  // namespace vecpuff
