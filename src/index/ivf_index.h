@@ -85,7 +85,7 @@ class IndexState {
   static constexpr size_t kGroupThreshold = 1024;
   // A query asks the graph for max(2 probes, kGraphMinWant) candidates, and uses it only
   // when there are at least kGraphMinRatio times as many centroids.
-  static constexpr size_t kGraphMinWant = 32;
+  static constexpr size_t kGraphMinWant = 8;
   static constexpr size_t kGraphMinRatio = 8;
 
   bool empty() const { return cids_.empty(); }
