@@ -619,14 +619,30 @@ Result<std::shared_ptr<const PostingData>> Namespace::DecodeAndCache(uint32_t ce
 
 Result<QueryResult> Namespace::Query(const QueryRequest& request) {
   // Strong consistency: the freshness probe (one GET of the entry after the last applied
-  // one) runs concurrently with the search; if it finds a new entry, the log is caught up and
+  // one) starts after the query arrived; if it finds a new entry, the log is caught up and
   // the search runs again, so the result reflects every write acknowledged before the query.
-  std::future<Status> fresh;
+  // A slow probe (a remote store) runs concurrently with the search; a fast one (a local
+  // directory) after it, on this thread.
   const uint64_t probe_seq = next_seq_.load();
-  if (request.consistency == Consistency::kStrong) {
-    fresh = probe_pool_ != nullptr ? probe_pool_->Submit([this] { return CatchUp(); })
-                                   : std::async(std::launch::async, [this] { return CatchUp(); });
+  const bool strong = request.consistency == Consistency::kStrong;
+  auto probe = [this] {
+    const auto start = std::chrono::steady_clock::now();
+    Status s = CatchUp();
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+    const uint32_t sample = static_cast<uint32_t>(std::min<int64_t>(micros, int64_t{1} << 28));
+    const uint32_t old = probe_micros_.load(std::memory_order_relaxed);
+    probe_micros_.store(old == UINT32_MAX ? sample : (old * 7 + sample) / 8,
+                        std::memory_order_relaxed);
+    return s;
+  };
+  std::future<Status> fresh;
+  if (strong && probe_micros_.load(std::memory_order_relaxed) >= kInlineProbeMicros) {
+    fresh =
+        probe_pool_ != nullptr ? probe_pool_->Submit(probe) : std::async(std::launch::async, probe);
   }
+  bool probed = false;
   for (int attempt = 0;; ++attempt) {
     bool retry = false;
     Result<QueryResult> result = QueryOnce(request, &retry);
@@ -643,8 +659,9 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
       if (compacting.owns_lock()) (void)RefreshIndex();
       continue;
     }
-    if (fresh.valid()) {
-      Status s = fresh.get();
+    if (strong && !probed) {
+      probed = true;
+      Status s = fresh.valid() ? fresh.get() : probe();
       if (!s.ok()) return s;
       if (next_seq_.load() != probe_seq) continue;  // caught up: search the new state
     }

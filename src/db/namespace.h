@@ -242,6 +242,11 @@ class Namespace {
   int64_t last_orphan_scan_ms_ = 0;
   PostingCache* posting_cache_ = nullptr;  // owned by the Database; may be null
   TaskPool* probe_pool_ = nullptr;         // owned by the Database; null: std::async
+  // Recent freshness probes' duration (exponential moving average, microseconds): a probe
+  // faster than kInlineProbeMicros runs after the search on the query's own thread, where
+  // handing it to another thread would cost more than the probe.
+  static constexpr uint32_t kInlineProbeMicros = 200;
+  std::atomic<uint32_t> probe_micros_{UINT32_MAX};
   friend class Database;
 };
 
