@@ -269,8 +269,9 @@ void IndexState::NearestCentroids(const float* qn, size_t n,
     for (size_t s = 0; s < c; ++s) order[s] = (uint64_t{approx[s]} << 32) | s;
   }
   // The best by code, ranked at full precision: the code distance is within rounding of the
-  // true one, so the true n nearest are among them but for near ties.
-  const size_t m = std::min(order.size(), std::max(2 * n, n + 16));
+  // true one (for vectors inside the quantizer's range), so the true n nearest are among the
+  // best n + max(n / 2, 4) by code but for near ties.
+  const size_t m = std::min(order.size(), n + std::max<size_t>(n / 2, 4));
   if (m < order.size()) std::nth_element(order.begin(), order.begin() + m, order.end());
   const auto& k = BestKernels();
   out->reserve(m);
@@ -295,6 +296,12 @@ void ScanPostings(const IndexState& state, const std::vector<const PostingData*>
   thread_local std::vector<uint32_t> dist;
   thread_local std::vector<uint64_t> keys;
   thread_local std::vector<size_t> first;  // first entry number of each posting
+  struct Slot {
+    const PostingData* posting;
+    uint32_t index;
+    uint32_t docno;
+  };
+  thread_local std::vector<Slot> slots;
   first.clear();
   size_t total = 0;
   for (const PostingData* p : postings) {
@@ -328,16 +335,29 @@ void ScanPostings(const IndexState& state, const std::vector<const PostingData*>
     const size_t end = total - begin <= chunk ? total : begin + chunk;
     if (end < total) std::nth_element(keys.begin() + begin, keys.begin() + end, keys.end());
     std::sort(keys.begin() + begin, keys.begin() + end);
-    for (size_t i = begin; i < end && out->size() < limit; ++i) {
+    // Where each entry is, its docno, then its version: each step's loads are prefetched a
+    // pass ahead, as they miss the cache (entries are scattered over the postings, versions
+    // over the whole version map).
+    slots.resize(end - begin);
+    for (size_t i = begin; i < end; ++i) {
       const size_t e = static_cast<uint32_t>(keys[i]);
       const size_t j = std::upper_bound(first.begin(), first.end(), e) - first.begin() - 1;
-      const PostingData* p = postings[j];
       const uint32_t index = static_cast<uint32_t>(e - first[j]);
-      const uint32_t docno = p->docnos[index];
-      if (state.Version(docno) != p->versions[index]) continue;  // stale copy
+      slots[i - begin] = {postings[j], index, 0};
+      __builtin_prefetch(&postings[j]->docnos[index]);
+      __builtin_prefetch(&postings[j]->versions[index]);
+    }
+    for (Slot& slot : slots) {
+      slot.docno = slot.posting->docnos[slot.index];
+      state.PrefetchVersion(slot.docno);
+    }
+    for (size_t i = begin; i < end && out->size() < limit; ++i) {
+      const Slot& slot = slots[i - begin];
+      const uint32_t docno = slot.docno;
+      if (state.Version(docno) != slot.posting->versions[slot.index]) continue;  // stale copy
       if (masked != nullptr && !masked->empty() && masked->count(docno)) continue;
       if (taken(docno)) continue;  // a replica of one already taken (same distance)
-      out->push_back({static_cast<uint32_t>(keys[i] >> 32), docno, p, index});
+      out->push_back({static_cast<uint32_t>(keys[i] >> 32), docno, slot.posting, slot.index});
     }
     begin = end;
     chunk *= 2;

@@ -106,6 +106,9 @@ class IndexState {
   // The document's docno if it is in the index.
   std::optional<uint32_t> Docno(std::string_view id) const;
   uint64_t Version(uint32_t docno) const { return docno < version_.size() ? version_[docno] : 0; }
+  void PrefetchVersion(uint32_t docno) const {
+    if (docno < version_.size()) __builtin_prefetch(&version_[docno]);
+  }
   uint32_t Home(uint32_t docno) const { return home_[docno]; }
   const std::string& DocId(uint32_t docno) const { return doc_id_[docno]; }
 
