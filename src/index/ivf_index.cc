@@ -374,25 +374,25 @@ class WorkingCentroids {
  public:
   // Slot s < state.centroid_count() is the state's slot s, so the state's centroid groups
   // serve for them; centroids created here are always compared.
-  WorkingCentroids(const IndexState& state, uint32_t dims, uint32_t next_id)
-      : state_(&state), grouped_(state.centroid_count()), dims_(dims), next_id_(next_id) {
+  // Centroids are also kept as codes of `sq8` (the index's quantizer) for a fast first pass.
+  WorkingCentroids(const IndexState& state, const Sq8Params& sq8, uint32_t dims, uint32_t next_id)
+      : state_(&state),
+        sq8_(sq8),
+        grouped_(state.centroid_count()),
+        dims_(dims),
+        next_id_(next_id) {
     for (uint32_t s = 0; s < state.centroid_count(); ++s) {
       Add(state.CentroidId(s), state.CentroidVector(s));
     }
   }
 
   // Builds groups over every centroid now present (a rebuild creates them all at once).
-  void Regroup(const Sq8Params& sq8) {
+  void Regroup() {
     state_ = nullptr;
     groups_.reset();
     grouped_ = ids_.size();
     if (ids_.size() >= IndexState::kGroupThreshold) {
-      sq8_ = sq8;
-      std::vector<uint8_t> codes(ids_.size() * dims_);
-      for (size_t s = 0; s < ids_.size(); ++s) {
-        EncodeSq8(sq8_, &vecs_[s * dims_], &codes[s * dims_]);
-      }
-      groups_ = CentroidGraph::Build(codes.data(), ids_.size(), dims_);
+      groups_ = CentroidGraph::Build(codes_.data(), ids_.size(), dims_);
     }
   }
 
@@ -436,7 +436,22 @@ class WorkingCentroids {
       for (uint32_t s : slots) consider(s);
       for (uint32_t s = static_cast<uint32_t>(grouped_); s < ids_.size(); ++s) consider(s);
     } else {
-      for (uint32_t s = 0; s < ids_.size(); ++s) consider(s);
+      // Every centroid by code, then the best n + max(n / 2, 4) at full precision.
+      thread_local std::vector<uint8_t> code;
+      thread_local std::vector<uint32_t> approx;
+      thread_local std::vector<uint64_t> order;
+      code.resize(dims_);
+      EncodeSq8(sq8_, v, code.data());
+      approx.resize(ids_.size());
+      Sq8KernelsBest().squared_l2_batch(code.data(), codes_.data(), ids_.size(), dims_, dims_,
+                                        approx.data());
+      order.clear();
+      for (uint32_t s = 0; s < ids_.size(); ++s) {
+        if (alive_[s]) order.push_back((uint64_t{approx[s]} << 32) | s);
+      }
+      const size_t m = std::min(order.size(), n + std::max<size_t>(n / 2, 4));
+      if (m < order.size()) std::nth_element(order.begin(), order.begin() + m, order.end());
+      for (size_t i = 0; i < m; ++i) consider(static_cast<uint32_t>(order[i]));
     }
     n = std::min(n, out->size());
     std::partial_sort(out->begin(), out->begin() + n, out->end());
@@ -449,18 +464,21 @@ class WorkingCentroids {
     ids_.push_back(id);
     alive_.push_back(1);
     vecs_.insert(vecs_.end(), v, v + dims_);
+    codes_.resize(codes_.size() + dims_);
+    EncodeSq8(sq8_, v, &codes_[codes_.size() - dims_]);
     ++live_;
   }
 
   const IndexState* state_;                      // whose groups cover slots < grouped_, or null
   std::shared_ptr<const CentroidGraph> groups_;  // our own, when state_ is null
-  Sq8Params sq8_;                                // the codes groups_ is built over
+  Sq8Params sq8_;
   size_t grouped_;
   uint32_t dims_;
   uint32_t next_id_;
   std::vector<uint32_t> ids_;
   std::vector<uint8_t> alive_;
   std::vector<float> vecs_;
+  std::vector<uint8_t> codes_;  // vecs_ as codes of sq8_
   std::unordered_map<uint32_t, uint32_t> slot_;
   size_t live_ = 0;
 };
@@ -863,7 +881,7 @@ Result<CompactionOutput> Compactor::Run() {
   }
 
   // 2. Append each new version to its postings (closure + RNG).
-  wc_ = std::make_unique<WorkingCentroids>(state_, dims_, state_.next_centroid_id());
+  wc_ = std::make_unique<WorkingCentroids>(state_, state_.sq8(), dims_, state_.next_centroid_id());
   for (const auto& e : fresh) {
     std::vector<uint32_t> sel = RngSelect(e->Space(), *wc_, tuning_, dims_, &scratch_);
     VECPUFF_RETURN_IF_ERROR(Place(e, sel));
@@ -907,7 +925,7 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
   }
   rebuilding_ = true;
   IndexState empty;
-  wc_ = std::make_unique<WorkingCentroids>(empty, dims_, state_.next_centroid_id());
+  wc_ = std::make_unique<WorkingCentroids>(empty, meta.sq8, dims_, state_.next_centroid_id());
   if (!all.empty()) {
     const size_t want = std::max<size_t>(
         1,
@@ -926,7 +944,7 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
           std::vector<float>(centers.begin() + c * dims_, centers.begin() + (c + 1) * dims_);
       postings_[id];
     }
-    wc_->Regroup(meta.sq8);
+    wc_->Regroup();
     // Assignment, in parallel: each thread selects for a stripe of the entries.
     std::vector<std::vector<uint32_t>> sel(all.size());
     const unsigned threads = std::max(1u, tuning_.build_threads);
@@ -941,10 +959,9 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
     }
     for (auto& th : pool) th.join();
     const auto t2 = std::chrono::steady_clock::now();
-    spdlog::debug("rebuild of {} vectors: {} centroids by k-means in {:.2f}s, assigned in {:.2f}s",
-                  all.size(), centers.size() / dims_,
-                  std::chrono::duration<double>(t1 - t0).count(),
-                  std::chrono::duration<double>(t2 - t1).count());
+    spdlog::info("rebuild of {} vectors: {} centroids by k-means in {:.2f}s, assigned in {:.2f}s",
+                 all.size(), centers.size() / dims_, std::chrono::duration<double>(t1 - t0).count(),
+                 std::chrono::duration<double>(t2 - t1).count());
     for (size_t i = 0; i < all.size(); ++i) {
       for (uint32_t cid : sel[i]) postings_[cid].push_back(all[i]);
     }
