@@ -37,7 +37,7 @@ void Usage() {
                "                 [--base-rows N] [--index-timeout-s S] [--system-timeout-s S]\n"
                "                 [--build-threads N] [--faiss-train-sample N] [--cache-dir DIR]\n"
                "                 [--work-dir DIR] [--vecpuff-bin PATH] [--json PATH]\n"
-               "                 [--probes P1,P2,...] [--no-exact]\n"
+               "                 [--probes P1,P2,...] [--no-exact] [--cold-latency-ms MS]\n"
                "systems: hnswlib, spann, faiss, vecpuff, vecpuff-http (default: all)\n"
                "--quick: 200 queries and fewer settings per system\n");
 }
@@ -117,6 +117,8 @@ std::optional<Parsed> ParseArgs(int argc, char** argv) {
       a.work_dir = v;
     } else if (k == "--vecpuff-bin") {
       a.vecpuff_bin = v;
+    } else if (k == "--cold-latency-ms") {
+      a.cold_latency_ms = std::max(0, n);
     } else if (k == "--probes") {
       for (const std::string& item : Split(v, ',')) {
         const int p = std::atoi(item.c_str());

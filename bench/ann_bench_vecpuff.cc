@@ -246,14 +246,15 @@ SystemResult RunVecpuff(const Args& args, Dataset* data) {
     double ms = Seconds(Clock::now() - q0) * 1000;
     auto c = counting.counts();
     const char* key = i == 0 ? "cold" : "second";
-    r.extra[key] = {{"ok", ok},
-                    {"latency_ms", ms},
-                    {"requests", c.requests()},
-                    {"gets", c.gets},
-                    {"lists", c.lists},
-                    {"heads", c.heads},
-                    {"bytes_read", c.bytes_read},
-                    {"round_trips_approx", ms / args.cold_latency_ms}};
+    r.extra[key] = {
+        {"ok", ok},
+        {"latency_ms", ms},
+        {"requests", c.requests()},
+        {"gets", c.gets},
+        {"lists", c.lists},
+        {"heads", c.heads},
+        {"bytes_read", c.bytes_read},
+        {"round_trips_approx", args.cold_latency_ms > 0 ? ms / args.cold_latency_ms : 0.0}};
     Log("vecpuff: %s query with %d ms per request: %.0f ms, %llu requests (%llu GET, %llu "
         "LIST), %.1f MB read",
         key, args.cold_latency_ms, ms, static_cast<unsigned long long>(c.requests()),
