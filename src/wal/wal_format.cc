@@ -2,8 +2,10 @@
 
 #include <zstd.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 #include "common/coding.h"
 #include "common/hash.h"
@@ -11,29 +13,110 @@
 namespace vecpuff {
 namespace {
 
-// zstd level 1: vectors compress little, so spend as little CPU as possible on them.
+// zstd level 1: the cheapest regular level; vectors rarely compress much better at higher ones.
 constexpr int kZstdLevel = 1;
 // Payloads smaller than this are stored uncompressed.
 constexpr size_t kMinCompressBytes = 256;
+// Larger payloads are first judged on a sample of this size from their middle (where the
+// vectors are, past the first ids): if zstd cannot shrink the sample by at least
+// 1/kMinSavingFraction, the payload is stored uncompressed without compressing the rest.
+// Vectors from embedding models compress by a few percent only, so this spares most of the
+// encoding CPU for them; data that compresses well (small integers, repeated attributes) is
+// compressed as before.
+constexpr size_t kSampleBytes = 64 * 1024;
+constexpr size_t kMinSavingFraction = 8;
 
-void EncodeOp(std::string* out, const WalOp& op) {
-  out->push_back(static_cast<char>(op.type));
-  out->push_back(static_cast<char>(WalIdType::kString));
-  PutLengthPrefixed(out, op.id);
+constexpr bool kLittleEndian = std::endian::native == std::endian::little;
+
+// Reused compression contexts: creating one per entry allocates and clears its tables each
+// time. Bounded by the number of entries encoded at once; an idle context is a few hundred KB.
+class CCtxPool {
+ public:
+  ~CCtxPool() {
+    for (ZSTD_CCtx* c : free_) ZSTD_freeCCtx(c);
+  }
+  ZSTD_CCtx* Take() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        ZSTD_CCtx* c = free_.back();
+        free_.pop_back();
+        return c;
+      }
+    }
+    return ZSTD_createCCtx();
+  }
+  void Return(ZSTD_CCtx* c) {
+    if (c == nullptr) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < kMaxIdle) {
+      free_.push_back(c);
+      return;
+    }
+    ZSTD_freeCCtx(c);
+  }
+
+ private:
+  static constexpr size_t kMaxIdle = 4;
+  std::mutex mu_;
+  std::vector<ZSTD_CCtx*> free_;
+};
+
+CCtxPool& Pool() {
+  static CCtxPool* pool = new CCtxPool();  // never destroyed: used until the process exits
+  return *pool;
+}
+
+// Compresses `src` into `dst` (at least ZSTD_compressBound(src.size()) bytes); returns the
+// compressed size, or 0 if zstd failed.
+size_t Compress(ZSTD_CCtx* cctx, char* dst, size_t capacity, std::string_view src) {
+  size_t n = ZSTD_compressCCtx(cctx, dst, capacity, src.data(), src.size(), kZstdLevel);
+  return ZSTD_isError(n) ? 0 : n;
+}
+
+// The attributes of an upsert or patch as stored: JSON text. nlohmann writes an empty
+// object as "{}"; that common case skips the serializer.
+std::string AttributesText(const nlohmann::json& attributes) {
+  if (attributes.is_object() && attributes.empty()) return "{}";
+  return attributes.dump();
+}
+
+bool HasAttributes(WalOpType type) {
+  return type == WalOpType::kUpsert || type == WalOpType::kPatch;
+}
+
+// Writes `n` bytes at *p and advances it.
+inline void Emit(char** p, const void* data, size_t n) {
+  std::memcpy(*p, data, n);
+  *p += n;
+}
+inline void Emit32(char** p, uint32_t v) {
+  EncodeFixed32(*p, v);
+  *p += 4;
+}
+
+// Encodes `op` at *p (sized by the caller). `attributes` is AttributesText(op.attributes).
+void EncodeOp(char** p, const WalOp& op, std::string_view attributes) {
+  *(*p)++ = static_cast<char>(op.type);
+  *(*p)++ = static_cast<char>(WalIdType::kString);
+  Emit32(p, static_cast<uint32_t>(op.id.size()));
+  Emit(p, op.id.data(), op.id.size());
   if (op.type == WalOpType::kUpsert) {
-    PutFixed32(out, static_cast<uint32_t>(op.vector.size()));
-    size_t at = out->size();
-    out->resize(at + op.vector.size() * sizeof(float));
-    char* p = out->data() + at;
-    for (float f : op.vector) {
-      uint32_t bits;
-      std::memcpy(&bits, &f, sizeof(bits));
-      EncodeFixed32(p, bits);
-      p += 4;
+    Emit32(p, static_cast<uint32_t>(op.vector.size()));
+    if constexpr (kLittleEndian) {
+      // IEEE 754 floats, little-endian: the in-memory bytes already are the format.
+      Emit(p, op.vector.data(), op.vector.size() * sizeof(float));
+    } else {
+      for (float f : op.vector) {
+        uint32_t bits;
+        std::memcpy(&bits, &f, sizeof(bits));
+        Emit32(p, bits);
+      }
     }
   }
-  if (op.type == WalOpType::kUpsert || op.type == WalOpType::kPatch) {
-    PutLengthPrefixed(out, op.attributes.dump());
+  if (HasAttributes(op.type)) {
+    Emit32(p, static_cast<uint32_t>(attributes.size()));
+    Emit(p, attributes.data(), attributes.size());
   }
 }
 
@@ -83,37 +166,64 @@ uint64_t WalPayloadRawSize(std::string_view payload) {
 }
 
 std::string EncodeWalPayload(const std::vector<WalRequest>& requests) {
-  std::string raw;
-  PutFixed32(&raw, static_cast<uint32_t>(requests.size()));
+  // The body's exact size first, so that it is written in place, once.
+  std::vector<std::string> attributes;
+  size_t raw_size = 4;
   for (const WalRequest& r : requests) {
-    PutFixed32(&raw, static_cast<uint32_t>(r.ops.size()));
-    for (const WalOp& op : r.ops) EncodeOp(&raw, op);
+    raw_size += 4;
+    for (const WalOp& op : r.ops) {
+      raw_size += 2 + 4 + op.id.size();
+      if (op.type == WalOpType::kUpsert) raw_size += 4 + op.vector.size() * sizeof(float);
+      if (HasAttributes(op.type)) {
+        attributes.push_back(AttributesText(op.attributes));
+        raw_size += 4 + attributes.back().size();
+      }
+    }
   }
-  // Payload = compression byte, uncompressed size (u64), then the (compressed) bytes.
+  // Payload = compression byte, uncompressed size (u64), then the (compressed) bytes. The
+  // body is written right after that 9-byte prefix, so that storing it uncompressed needs
+  // no copy.
+  constexpr size_t kPrefix = 9;
   std::string payload;
-  if (raw.size() < kMinCompressBytes) {
-    payload.push_back(static_cast<char>(kWalCompressionNone));
-    PutFixed64(&payload, raw.size());
-    payload += raw;
-    return payload;
+  payload.resize(kPrefix + raw_size);
+  payload[0] = static_cast<char>(kWalCompressionNone);
+  EncodeFixed64(payload.data() + 1, raw_size);
+  char* p = payload.data() + kPrefix;
+  Emit32(&p, static_cast<uint32_t>(requests.size()));
+  size_t next_attributes = 0;
+  for (const WalRequest& r : requests) {
+    Emit32(&p, static_cast<uint32_t>(r.ops.size()));
+    for (const WalOp& op : r.ops) {
+      std::string_view text;
+      if (HasAttributes(op.type)) text = attributes[next_attributes++];
+      EncodeOp(&p, op, text);
+    }
   }
-  size_t bound = ZSTD_compressBound(raw.size());
-  payload.push_back(static_cast<char>(kWalCompressionZstd));
-  PutFixed64(&payload, raw.size());
-  size_t at = payload.size();
-  payload.resize(at + bound);
-  size_t n = ZSTD_compress(payload.data() + at, bound, raw.data(), raw.size(), kZstdLevel);
-  if (ZSTD_isError(n)) {
-    // Compression of an in-memory buffer into a buffer of compressBound size cannot fail;
-    // fall back to storing it raw rather than failing the write.
-    payload.clear();
-    payload.push_back(static_cast<char>(kWalCompressionNone));
-    PutFixed64(&payload, raw.size());
-    payload += raw;
-    return payload;
+  if (raw_size < kMinCompressBytes) return payload;
+
+  const std::string_view raw = std::string_view(payload).substr(kPrefix);
+  ZSTD_CCtx* cctx = Pool().Take();
+  if (cctx == nullptr) return payload;  // out of memory: store it uncompressed
+  std::string compressed;
+  if (raw.size() > 2 * kSampleBytes) {
+    const std::string_view sample = raw.substr(raw.size() / 2 - kSampleBytes / 2, kSampleBytes);
+    compressed.resize(ZSTD_compressBound(sample.size()));
+    size_t n = Compress(cctx, compressed.data(), compressed.size(), sample);
+    if (n == 0 || n > sample.size() - sample.size() / kMinSavingFraction) {
+      Pool().Return(cctx);
+      return payload;
+    }
   }
-  payload.resize(at + n);
-  return payload;
+  compressed.resize(kPrefix + ZSTD_compressBound(raw.size()));
+  size_t n = Compress(cctx, compressed.data() + kPrefix, compressed.size() - kPrefix, raw);
+  Pool().Return(cctx);
+  // Compression of an in-memory buffer into a buffer of compressBound size cannot fail, and
+  // rarely grows the data; either way, store it uncompressed rather than fail the write.
+  if (n == 0 || n >= raw.size()) return payload;
+  compressed[0] = static_cast<char>(kWalCompressionZstd);
+  EncodeFixed64(compressed.data() + 1, raw_size);
+  compressed.resize(kPrefix + n);
+  return compressed;
 }
 
 std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, uint64_t writer_id,
