@@ -453,8 +453,24 @@ bool Namespace::ExistsLocked(const std::string& id) const {
   return index_->Docno(id).has_value();
 }
 
-void Namespace::ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
+void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
                                  std::vector<WriteResult>* results) {
+  // The upserts' documents are built (vectors moved, not copied; norms computed) before
+  // state_mu_ is taken, so queries wait only for the map updates.
+  std::vector<std::shared_ptr<TailDoc>> upserts;
+  for (WalRequest& request : entry.requests) {
+    for (WalOp& op : request.ops) {
+      if (op.type != WalOpType::kUpsert) continue;
+      auto doc = std::make_shared<TailDoc>();
+      doc->kind = TailDoc::Kind::kUpsert;
+      doc->seq = entry.seq;
+      doc->vector = std::move(op.vector);
+      doc->norm = Norm(doc->vector.data(), doc->vector.size());
+      doc->attributes = std::move(op.attributes);
+      upserts.push_back(std::move(doc));
+    }
+  }
+  size_t next_upsert = 0;
   std::unique_lock<std::shared_mutex> lock(state_mu_);
   results->assign(entry.requests.size(), WriteResult{});
   for (size_t r = 0; r < entry.requests.size(); ++r) {
@@ -462,17 +478,12 @@ void Namespace::ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
     for (const WalOp& op : entry.requests[r].ops) {
       switch (op.type) {
         case WalOpType::kUpsert: {
+          std::shared_ptr<TailDoc>& doc = upserts[next_upsert++];
           // Dimensions are fixed in the manifest before any entry carries a vector, so the
           // first applied vector tells them even if our cached manifest predates that.
-          if (!op.vector.empty() && applied_dims_.load() == 0) {
-            applied_dims_.store(static_cast<uint32_t>(op.vector.size()));
+          if (!doc->vector.empty() && applied_dims_.load() == 0) {
+            applied_dims_.store(static_cast<uint32_t>(doc->vector.size()));
           }
-          auto doc = std::make_shared<TailDoc>();
-          doc->kind = TailDoc::Kind::kUpsert;
-          doc->seq = entry.seq;
-          doc->vector = op.vector;
-          doc->norm = Norm(doc->vector.data(), doc->vector.size());
-          doc->attributes = op.attributes;
           tail_[op.id] = std::move(doc);
           if (auto docno = index_->Docno(op.id)) tail_masked_.insert(*docno);
           ++counts.upserted_count;
@@ -598,7 +609,7 @@ void Namespace::MaybeAdvanceManifestHint() {
 
 Result<std::shared_ptr<const PostingData>> Namespace::ReadPosting(uint32_t centroid_id,
                                                                   const PostingRef& ref) {
-  const std::string key = PostingCache::Key(ref);
+  const PostingCache::Key key(ref);
   if (posting_cache_ != nullptr) {
     if (auto hit = posting_cache_->Get(key)) return hit;
   }

@@ -159,7 +159,6 @@ class Namespace {
   Status CatchUpLocked(std::optional<GetResult> prefetched);
   // Replays the log from next_seq_ (used on open); `hint` is the manifest's WAL hint.
   Status ReplayLocked(uint64_t hint);
-  // REQUIRES: log_mu_ held. Applies one entry at next_seq_ and advances next_seq_.
   // What a WAL put that failed (other than by losing the race) left at its number.
   enum class PutOutcome {
     kOurs,     // our entry is stored after all: the batch succeeded
@@ -169,8 +168,9 @@ class Namespace {
   };
   // REQUIRES: log_mu_ held; seq == next_seq_.
   PutOutcome ResolveFailedPutLocked(uint64_t seq, const std::string& object);
-  void ApplyEntryLocked(const WalEntry& entry, size_t object_bytes,
-                        std::vector<WriteResult>* results);
+  // REQUIRES: log_mu_ held. Applies one entry at next_seq_ and advances next_seq_. Consumes
+  // the upserts' vectors and attributes (moved into the tail).
+  void ApplyEntryLocked(WalEntry& entry, size_t object_bytes, std::vector<WriteResult>* results);
   void MaybeAdvanceManifestHint();
 
   // REQUIRES: state_mu_ held. Whether the document exists (tail, else index).
