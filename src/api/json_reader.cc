@@ -1,9 +1,14 @@
 #include "api/json_reader.h"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace vecpuff {
 namespace {
@@ -126,6 +131,137 @@ inline bool FastDouble(const char* p, const char* end, const char** token_end, d
   *is_integer = integer;
   return true;
 }
+
+// An integer of 1 to 9 digits (no fraction, no exponent) followed by a delimiter (',', ']',
+// '}' or whitespace): exact as a double, and as a float once below 2^24. Returns false,
+// consuming nothing, for anything else. "-0" is +0.0, as nlohmann read it (the integer 0).
+inline bool SmallIntegerScalar(const char* p, const char* end, const char** token_end,
+                               double* out) {
+  const char* q = p;
+  const bool negative = q < end && *q == '-';
+  if (negative) ++q;
+  const char* digits = q;
+  uint32_t v = 0;
+  while (q < end && IsDigit(*q) && q - digits < 10) v = v * 10 + static_cast<uint32_t>(*q++ - '0');
+  const ptrdiff_t n = q - digits;
+  // No digits, more than 9 (the 10th was consumed), a leading zero, or the end of input
+  // (the general path reports what is wrong or missing).
+  if (n == 0 || n > 9 || (n > 1 && *digits == '0') || q >= end) return false;
+  const char c = *q;
+  if (c != ',' && c != ']' && c != '}' && !IsWhitespace(c)) return false;
+  *out = negative && v != 0 ? -static_cast<double>(v) : static_cast<double>(v);
+  *token_end = q;
+  return true;
+}
+
+// The value of the `n` (1 to 8) ASCII digits at p, on a little-endian machine: the digits'
+// values, shifted so that missing leading digits are zeros ("00000255"), are combined
+// pairwise (8 digits into 4 two-digit values, 2 four-digit ones, one) with multiplications.
+// REQUIRES: 8 bytes readable at p.
+inline uint64_t DigitsValue(const char* p, int n) {
+  uint64_t x;
+  std::memcpy(&x, p, 8);
+  uint64_t v = (x - 0x3030303030303030ULL) << (8 * (8 - n));
+  v = (v * 10) + (v >> 8);
+  return (((v & 0x000000FF000000FFULL) * (100 + (1000000ULL << 32))) +
+          (((v >> 16) & 0x000000FF000000FFULL) * (1 + (10000ULL << 32)))) >>
+         32;
+}
+
+// SmallIntegerScalar for integers of 1 to 7 digits, without a branch per digit: the 8 bytes
+// after the sign are classified and converted at once (SWAR), so that numbers of varying
+// length (0, 7, 255) cost no mispredicted branches. Falls back to the scalar version near
+// the end of the input and for longer numbers.
+inline bool SmallInteger(const char* p, const char* end, const char** token_end, double* out) {
+  if constexpr (std::endian::native != std::endian::little) {
+    return SmallIntegerScalar(p, end, token_end, out);
+  } else {
+    const bool negative = *p == '-';
+    const char* q = p + (negative ? 1 : 0);
+    if (end - q < 9) return SmallIntegerScalar(p, end, token_end, out);
+    uint64_t x;
+    std::memcpy(&x, q, 8);  // the first character in the lowest byte
+    constexpr uint64_t kOnes = 0x0101010101010101ULL;
+    // A byte is a digit if its high nibble is 3 and its low nibble is at most 9; neither
+    // test carries into the next byte.
+    const uint64_t not_digit = ((x & (0xF0 * kOnes)) ^ (0x30 * kOnes)) |
+                               (((x & (0x0F * kOnes)) + 0x06 * kOnes) & (0xF0 * kOnes));
+    // The high bit of every byte that is not a digit, then the count of leading digits.
+    const uint64_t marks =
+        (((not_digit & (0x7F * kOnes)) + 0x7F * kOnes) | not_digit) & (0x80 * kOnes);
+    const int n = marks == 0 ? 8 : std::countr_zero(marks) >> 3;
+    if (n == 0 || n == 8 || (n > 1 && *q == '0')) {
+      return n == 8 ? SmallIntegerScalar(p, end, token_end, out) : false;
+    }
+    const char c = q[n];  // in bounds: n < 8 < end - q
+    if (c != ',' && c != ']' && c != '}' && !IsWhitespace(c)) return false;
+    const uint64_t v = DigitsValue(q, n);
+    *out = negative && v != 0 ? -static_cast<double>(v) : static_cast<double>(v);
+    *token_end = q + n;
+    return true;
+  }
+}
+
+#if defined(__SSE2__)
+// The bytes of [p, p + 64) as bit masks (bit i for p[i]): digits, commas and spaces.
+inline void ClassifyBlock(const char* p, uint64_t* digits, uint64_t* commas, uint64_t* spaces) {
+  const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+  const __m128i comma = _mm_set1_epi8(','), space = _mm_set1_epi8(' ');
+  uint64_t d = 0, c = 0, s = 0;
+  for (int i = 0; i < 4; ++i) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    // x - '0' is at most 9 (unsigned) exactly for the digits.
+    const __m128i v = _mm_sub_epi8(x, zero);
+    const __m128i is_digit = _mm_cmpeq_epi8(_mm_max_epu8(v, nine), nine);
+    d |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(is_digit))} << (16 * i);
+    c |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, comma)))} << (16 * i);
+    s |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, space)))} << (16 * i);
+  }
+  *digits = d;
+  *commas = c;
+  *spaces = s;
+}
+
+// Reads integer elements from the 64 bytes at p, as many as are complete there: each one a
+// run of 1 to 8 digits without a leading zero, between optional spaces, followed by a
+// comma. Returns the bytes consumed (up to and including the last such comma), 0 if the
+// first element is not of that form. Everything else (signs, fractions, exponents, other
+// whitespace, the last element before ']', errors) is left to the general path.
+//
+// Element by element, the reader's cost is the latency of finding where each number ends
+// before it can look at the next. Here the delimiters of 64 bytes are found at once, so the
+// numbers are independent of each other and convert in parallel.
+// REQUIRES: 72 bytes readable at p.
+inline size_t ReadIntegerBlock(const char* p, std::vector<float>* out) {
+  uint64_t digits, commas, spaces;
+  ClassifyBlock(p, &digits, &commas, &spaces);
+  // Only the prefix made of digits, commas and spaces, up to its last comma, qualifies.
+  const uint64_t other = ~(digits | commas | spaces);
+  const uint64_t valid = other == 0 ? ~uint64_t{0} : (uint64_t{1} << std::countr_zero(other)) - 1;
+  uint64_t ends = commas & valid;
+  if (ends == 0) return 0;
+  // At most 32 elements end in 64 bytes. Collected here and appended at once: push_back
+  // would store and reload the vector's end for every element.
+  float values[32];
+  size_t count = 0;
+  size_t start = 0;
+  while (ends != 0) {
+    const int comma = std::countr_zero(ends);
+    ends &= ends - 1;
+    // The element's digits: the digit bits in [start, comma), which must be one run.
+    const uint64_t range = ((uint64_t{1} << comma) - 1) & ~((uint64_t{1} << start) - 1);
+    const uint64_t d = digits & range;
+    if (d == 0) break;
+    const int first = std::countr_zero(d);
+    const int n = 64 - std::countl_zero(d) - first;
+    if (n > 8 || (d >> first) != (uint64_t{1} << n) - 1 || (n > 1 && p[first] == '0')) break;
+    values[count++] = static_cast<float>(static_cast<double>(DigitsValue(p + first, n)));
+    start = static_cast<size_t>(comma) + 1;
+  }
+  out->insert(out->end(), values, values + count);
+  return start;
+}
+#endif
 
 }  // namespace
 
@@ -454,14 +590,46 @@ Status JsonReader::ReadFloatArray(const std::string& path, std::vector<float>* o
     --depth_;
     return Status::OK();
   }
+#if defined(__SSE2__)
+  // Whether to try ReadIntegerBlock: until it finds nothing to read in this array.
+  bool blocks = true;
+#endif
   while (true) {
     SkipWhitespace();
+#if defined(__SSE2__)
+    if (blocks && end_ - p_ >= 72) {
+      const size_t n = ReadIntegerBlock(p_, out);
+      p_ += n;  // past a comma: at the next element, as after the ',' below
+      if (n > 0) continue;
+      blocks = false;
+    }
+#endif
     if (p_ >= end_ || !(IsDigit(*p_) || *p_ == '-')) {
       return TypeError(path + "[" + std::to_string(out->size()) + "]", "a number");
     }
     bool is_integer = false;
     const char* end = nullptr;
     double d = 0;
+    if (SmallInteger(p_, end_, &end, &d)) {
+      // Pixels, counts, quantized values: the commonest vector element of all.
+      out->push_back(static_cast<float>(d));
+      p_ = end;
+      if (*p_ == ',') {  // SmallInteger saw a delimiter here, so p_ < end_
+        ++p_;
+        continue;
+      }
+      SkipWhitespace();
+      if (p_ < end_ && *p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (p_ < end_ && *p_ == ']') {
+        ++p_;
+        --depth_;
+        return Status::OK();
+      }
+      return Syntax("expected ',' or ']' after an array element");
+    }
     if (!FastDouble(p_, end_, &end, &d, &is_integer)) {
       Status error;
       end = ScanNumber(&is_integer, &error);

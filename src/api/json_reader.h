@@ -1,7 +1,8 @@
 // JsonReader: a strict single-pass JSON reader over a request body, for the codecs in
 // api/json_codec.h. The codecs drive it field by field, so a 784-number vector goes
-// straight from text into a std::vector<float> (std::from_chars, no intermediate tree),
-// while attributes still become nlohmann::json values.
+// straight from text into a std::vector<float> (no intermediate tree; integer elements such
+// as pixels 64 bytes at a time, decimals by an exact fast path or std::from_chars), while
+// attributes still become nlohmann::json values.
 //
 // It accepts exactly RFC 8259 JSON, as nlohmann::json::parse does: a leading UTF-8 BOM is
 // skipped, strings must be valid UTF-8 with valid escapes and surrogate pairs, and nothing

@@ -303,6 +303,91 @@ TEST(JsonReader, ExoticNumberFormsDecodeLikeStrtodThenFloat) {
   EXPECT_TRUE(Vector("").empty());
 }
 
+// Short integers take a fast path of their own (pixels, counts, quantized values): every
+// length it handles and the lengths around its limits, signs, zeros, and every delimiter.
+TEST(JsonReader, IntegerElementsDecodeExactly) {
+  EXPECT_EQ(Vector("0,1,9,10,255,-1,-255,123456789,-123456789,999999999,-999999999"),
+            (std::vector<float>{0, 1, 9, 10, 255, -1, -255, 123456789.0f, -123456789.0f,
+                                999999999.0f, -999999999.0f}));
+  // Ten digits and more leave the fast path; the value is the same either way.
+  EXPECT_EQ(Vector("1000000000,-1000000000,4294967296,12345678901"),
+            (std::vector<float>{1e9f, -1e9f, 4294967296.0f, 12345678901.0f}));
+  // Rounded as a double, then to a float, like every other number.
+  EXPECT_EQ(Vector("16777217,16777219,-16777217"),
+            (std::vector<float>{16777216.0f, 16777220.0f, -16777216.0f}));
+  // "-0" is the integer 0 to nlohmann, so +0; "-0.0" and "-0e0" stay negative zero.
+  std::vector<float> zeros = Vector("-0,0,-0.0,-0e0");
+  ASSERT_EQ(zeros.size(), 4u);
+  EXPECT_EQ(Bits(zeros[0]), Bits(0.0f));
+  EXPECT_EQ(Bits(zeros[1]), Bits(0.0f));
+  EXPECT_EQ(Bits(zeros[2]), Bits(-0.0f));
+  EXPECT_EQ(Bits(zeros[3]), Bits(-0.0f));
+  // Integers followed by a fraction or an exponent are not integers.
+  EXPECT_EQ(Vector("12.5,12e1,12E-1,-3e2,1.0"),
+            (std::vector<float>{12.5f, 120.0f, 1.2f, -300.0f, 1.0f}));
+  // Whitespace after an integer, before the comma or the bracket.
+  EXPECT_EQ(Vector("1 ,2\t,3\n, 4\r\n"), (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_EQ(Vector("7"), (std::vector<float>{7}));
+  // Every integer of up to 5 digits, both signs, and some of every length up to 9 digits,
+  // each both far from the end of the body and right before it.
+  std::string text;
+  std::vector<float> want;
+  for (int i = -99999; i <= 99999; ++i) {
+    text += std::to_string(i) + (i % 7 == 0 ? " ," : ",");
+    want.push_back(static_cast<float>(i));
+  }
+  for (int64_t p = 1; p <= 1000000000; p *= 10) {
+    for (int64_t i : {p - 1, p, p + 1, 3 * p + 7}) {
+      text += std::to_string(i) + "," + std::to_string(-i) + ",";
+      want.push_back(static_cast<float>(static_cast<double>(i)));
+      want.push_back(static_cast<float>(-static_cast<double>(i)));
+    }
+  }
+  text.pop_back();
+  EXPECT_EQ(Vector(text), want);
+  for (int64_t i : {0, 5, 42, 999, 1234567, 12345678, 123456789}) {
+    for (std::string_view tail : {"]}]}", "] } ] }", " ]}]}"}) {
+      auto w = ParseWriteRequest(R"({"upsert_rows":[{"id":"a","vector":[)" + std::to_string(i) +
+                                 std::string(tail));
+      ASSERT_TRUE(w.ok()) << i << tail << ": " << w.status().ToString();
+      EXPECT_EQ(w->upsert_rows[0].vector, (std::vector<float>{static_cast<float>(i)})) << i;
+    }
+  }
+
+  // Malformed integers are rejected with the byte offset of the problem, as before.
+  auto error = [](std::string_view numbers) {
+    auto w = ParseWriteRequest(R"({"upsert_rows":[{"id":"a","vector":[)" + std::string(numbers) +
+                               "]}]}");
+    EXPECT_FALSE(w.ok()) << numbers;
+    return w.ok() ? std::string() : w.status().message();
+  };
+  // The vector's first element is at byte 36.
+  EXPECT_EQ(error("01"), "malformed JSON at byte 37: invalid number (leading zero)");
+  EXPECT_EQ(error("-01"), "malformed JSON at byte 38: invalid number (leading zero)");
+  EXPECT_EQ(error("1,-"), "malformed JSON at byte 39: invalid number");
+  EXPECT_EQ(error("--1"), "malformed JSON at byte 37: invalid number");
+  EXPECT_EQ(error("1-2"), "malformed JSON at byte 37: expected ',' or ']' after an array element");
+  EXPECT_EQ(error("12x"), "malformed JSON at byte 38: expected ',' or ']' after an array element");
+  EXPECT_EQ(error("12}"), "malformed JSON at byte 38: expected ',' or ']' after an array element");
+  EXPECT_EQ(error("1 2"), "malformed JSON at byte 38: expected ',' or ']' after an array element");
+  EXPECT_EQ(error("1.,2"), "malformed JSON at byte 38: invalid number (digit expected after '.')");
+  EXPECT_EQ(error("1e,2"),
+            "malformed JSON at byte 38: invalid number (digit expected in exponent)");
+  EXPECT_EQ(error("1,,2"), "malformed JSON at byte 38: expected a value");
+  EXPECT_EQ(error("1,NaN"), "malformed JSON at byte 38: expected a value");
+  EXPECT_EQ(error("1,Infinity"), "malformed JSON at byte 38: expected a value");
+  EXPECT_EQ(error("1,-Infinity"), "malformed JSON at byte 39: invalid number");
+  // Cut short right after an integer.
+  for (std::string_view cut :
+       {R"({"upsert_rows":[{"id":"a","vector":[1)", R"({"upsert_rows":[{"id":"a","vector":[12,)",
+        R"({"upsert_rows":[{"id":"a","vector":[-7 )"}) {
+    auto w = ParseWriteRequest(cut);
+    ASSERT_FALSE(w.ok()) << cut;
+    EXPECT_NE(w.status().message().find("unexpected end of input"), std::string::npos)
+        << w.status().message();
+  }
+}
+
 TEST(JsonReader, LargeArraysRoundTripExactly) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1000, 1000);
@@ -732,6 +817,30 @@ std::string Mutate(std::string s, std::mt19937& rng) {
       s.resize(at);
   }
   return s;
+}
+
+// Arrays of small integers in every layout decode exactly as nlohmann's parser read them.
+TEST(JsonReaderDifferential, IntegerVectorsDecodeExactlyAsBefore) {
+  std::mt19937 rng(31);
+  for (int iter = 0; iter < 2000; ++iter) {
+    std::string body = R"({"upsert_rows":[{"id":"a","vector":[)";
+    const int n = 1 + static_cast<int>(rng() % 40);
+    for (int i = 0; i < n; ++i) {
+      if (i) body += rng() % 8 == 0 ? " , " : ",";
+      if (rng() % 5 == 0) body += '-';
+      const int digits = 1 + static_cast<int>(rng() % 12);
+      std::string number = std::to_string(1 + rng() % 9);
+      for (int d = 1; d < digits; ++d) number += static_cast<char>('0' + rng() % 10);
+      body += rng() % 4 == 0 ? "0" : number;
+      if (rng() % 16 == 0) body += "\n";
+    }
+    body += "]}]}";
+    auto want = legacy::Write(body);
+    auto got = ParseWriteRequest(body);
+    ASSERT_TRUE(want.ok()) << body;
+    ASSERT_TRUE(got.ok()) << body << ": " << got.status().ToString();
+    ExpectSameWrite(*got, *want, body);
+  }
 }
 
 TEST(JsonReaderDifferential, ValidWriteBodiesDecodeExactlyAsBefore) {
