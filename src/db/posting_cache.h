@@ -1,5 +1,6 @@
 // PostingCache: decoded posting lists in memory, LRU by bytes, shared by every namespace of a
-// Database. Keys are (immutable pack object key, offset), so an entry is never stale.
+// Database. Keys are (immutable pack object key, offset), so an entry is never stale; the map
+// is keyed by their 64-bit hash, verified against the full key on every hit.
 //
 // Thread safety: safe for concurrent use. Values are shared_ptr: eviction never frees a
 // posting a query is still scanning.
@@ -10,24 +11,33 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
+#include "common/hash.h"
 #include "index/segment_format.h"
 
 namespace vecpuff {
 
 class PostingCache {
  public:
+  // A posting's identity: its pack object (immutable) and its offset in it. It views the
+  // ref's pack key, so it is built per lookup without copying.
+  struct Key {
+    explicit Key(const PostingRef& ref) : pack(ref.pack), offset(ref.offset) {}
+    std::string_view pack;
+    uint64_t offset;
+    // The map's key; entries also keep the full key, so a collision is only a miss.
+    uint64_t Hash() const { return Checksum64(pack) ^ (offset * 0x9E3779B97F4A7C15ull); }
+  };
+
   explicit PostingCache(size_t capacity_bytes) : capacity_(capacity_bytes) {}
 
-  static std::string Key(const PostingRef& ref) {
-    return ref.pack + "@" + std::to_string(ref.offset);
-  }
-
-  std::shared_ptr<const PostingData> Get(const std::string& key) {
+  std::shared_ptr<const PostingData> Get(const Key& key) {
+    const uint64_t h = key.Hash();
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = map_.find(key);
-    if (it == map_.end()) {
+    auto it = map_.find(h);
+    if (it == map_.end() || it->second->offset != key.offset || it->second->pack != key.pack) {
       ++misses_;
       return nullptr;
     }
@@ -36,22 +46,23 @@ class PostingCache {
     return it->second->value;
   }
 
-  void Put(const std::string& key, std::shared_ptr<const PostingData> value) {
-    const size_t charge = value->MemoryBytes() + key.size() + 64;
+  void Put(const Key& key, std::shared_ptr<const PostingData> value) {
+    const size_t charge = value->MemoryBytes() + key.pack.size() + 96;
     if (charge > capacity_) return;
+    const uint64_t h = key.Hash();
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = map_.find(key);
-    if (it != map_.end()) {
+    auto it = map_.find(h);
+    if (it != map_.end()) {  // the same posting, or one whose key collides: replaced
       used_ -= it->second->charge;
       lru_.erase(it->second);
       map_.erase(it);
     }
-    lru_.push_front({key, std::move(value), charge});
-    map_[key] = lru_.begin();
+    lru_.push_front({h, std::string(key.pack), key.offset, std::move(value), charge});
+    map_[h] = lru_.begin();
     used_ += charge;
     while (used_ > capacity_ && !lru_.empty()) {
       used_ -= lru_.back().charge;
-      map_.erase(lru_.back().key);
+      map_.erase(lru_.back().hash);
       lru_.pop_back();
     }
   }
@@ -63,14 +74,16 @@ class PostingCache {
 
  private:
   struct Node {
-    std::string key;
+    uint64_t hash;
+    std::string pack;
+    uint64_t offset;
     std::shared_ptr<const PostingData> value;
     size_t charge;
   };
   const size_t capacity_;
   mutable std::mutex mu_;
   std::list<Node> lru_;
-  std::unordered_map<std::string, std::list<Node>::iterator> map_;
+  std::unordered_map<uint64_t, std::list<Node>::iterator> map_;
   size_t used_ = 0;
   uint64_t hits_ = 0, misses_ = 0;
 };
