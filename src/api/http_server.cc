@@ -3,6 +3,8 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
+
 #include "api/http_status.h"
 #include "api/json_codec.h"
 
@@ -44,6 +46,30 @@ std::string DefaultMessage(int status) {
     default:
       return "HTTP " + std::to_string(status);
   }
+}
+
+// Reads the request body into *body in one buffer sized by Content-Length (when it is within
+// `max_bytes`), where httplib would grow its own a few KB at a time, copying it each time it
+// doubles: a write body of 1 MB or more would be copied about twice more and its memory
+// touched afresh. httplib still enforces max_body_bytes (413) and reports broken bodies; on
+// false, the response status is set and the error handler writes the body. A multipart
+// body is read and dropped, leaving an empty body, as httplib's own reading leaves it.
+bool ReadBody(const httplib::Request& req, const httplib::ContentReader& reader, size_t max_bytes,
+              std::string* body) {
+  if (req.is_multipart_form_data()) {
+    return reader([](const httplib::MultipartFormData&) { return true; },
+                  [](const char*, size_t) { return true; });
+  }
+  const std::string length = req.get_header_value("Content-Length");
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+  if (ec == std::errc() && end == length.data() + length.size() && n <= max_bytes) {
+    body->reserve(n);
+  }
+  return reader([body](const char* data, size_t size) {
+    body->append(data, size);
+    return true;
+  });
 }
 
 }  // namespace
@@ -105,24 +131,35 @@ void HttpServer::RegisterRoutes() {
     SendJson(res, EncodeNamespaceList(*names));
   });
 
-  s.Post(R"(/namespaces/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+  // Writes and queries read their body themselves (see ReadBody).
+  httplib::Server::HandlerWithContentReader write = [this](const httplib::Request& req,
+                                                           httplib::Response& res,
+                                                           const httplib::ContentReader& reader) {
     const std::string ns = req.matches[1];
-    auto request = ParseWriteRequest(req.body);
+    std::string body;
+    if (!ReadBody(req, reader, options_.max_body_bytes, &body)) return;
+    auto request = ParseWriteRequest(body);
     if (!request.ok()) return SendError(res, request.status());
+    std::string().swap(body);  // the request holds everything now
     auto result = db_->Write(ns, std::move(*request));
     if (!result.ok()) return SendError(res, result.status());
     SendJson(res, EncodeWriteResult(*result));
-  });
+  };
+  s.Post(R"(/namespaces/([^/]+))", std::move(write));
 
-  s.Post(R"(/namespaces/([^/]+)/query)",
-         [this](const httplib::Request& req, httplib::Response& res) {
-           const std::string ns = req.matches[1];
-           auto request = ParseQueryRequest(req.body);
-           if (!request.ok()) return SendError(res, request.status());
-           auto result = db_->Query(ns, *request);
-           if (!result.ok()) return SendError(res, result.status());
-           SendJson(res, EncodeQueryResult(*result));
-         });
+  httplib::Server::HandlerWithContentReader query = [this](const httplib::Request& req,
+                                                           httplib::Response& res,
+                                                           const httplib::ContentReader& reader) {
+    const std::string ns = req.matches[1];
+    std::string body;
+    if (!ReadBody(req, reader, options_.max_body_bytes, &body)) return;
+    auto request = ParseQueryRequest(body);
+    if (!request.ok()) return SendError(res, request.status());
+    auto result = db_->Query(ns, *request);
+    if (!result.ok()) return SendError(res, result.status());
+    SendJson(res, EncodeQueryResult(*result));
+  };
+  s.Post(R"(/namespaces/([^/]+)/query)", std::move(query));
 
   auto metadata = [this](const httplib::Request& req, httplib::Response& res) {
     const std::string ns = req.matches[1];

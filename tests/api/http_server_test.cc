@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
 
@@ -140,6 +141,118 @@ TEST(HttpServerTest, HealthAndUnknownRoutes) {
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
   EXPECT_EQ(json::parse(missing->body)["status"], "error");
+  server.Stop();
+}
+
+// Write bodies are read by the route itself: large ones, ones sent in chunks (no
+// Content-Length), ones over the limit, multipart ones and ones labelled as form data.
+TEST(HttpServerTest, WriteBodiesOfEveryShape) {
+  auto store = NewMemoryStore();
+  DbOptions db_options;
+  db_options.batch_window_ms = 0;
+  db_options.compactor_enabled = false;
+  Database db(store.get(), db_options);
+  HttpServerOptions http;
+  http.port = 0;
+  http.threads = 4;
+  http.max_body_bytes = 4 << 20;
+  HttpServer server(&db, http);
+  ASSERT_TRUE(server.Start().ok());
+  httplib::Client c("127.0.0.1", server.port());
+  c.set_keep_alive(true);
+
+  auto rows = [](int first, int n, int dims) {
+    std::string body = R"({"upsert_rows":[)";
+    for (int i = first; i < first + n; ++i) {
+      if (i > first) body += ',';
+      body += R"({"id":"r)" + std::to_string(i) + R"(","vector":[)";
+      for (int d = 0; d < dims; ++d) body += (d ? "," : "") + std::to_string((i + d) % 256);
+      body += "]}";
+    }
+    return body + "]}";
+  };
+  auto count = [&]() {
+    auto md = c.Get("/namespaces/ns/metadata");
+    EXPECT_TRUE(md);
+    return md ? json::parse(md->body)["approx_row_count"].get<int>() : -1;
+  };
+
+  // About 1.2 MB, in one request on a keep-alive connection.
+  const std::string big = rows(0, 400, 784);
+  ASSERT_GT(big.size(), 1000000u);
+  auto res = c.Post("/namespaces/ns", big, "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["upserted_count"], 400);
+  auto first = db.Query("ns", [] {
+    QueryRequest q;
+    q.vector.assign(784, 0);
+    for (int d = 0; d < 784; ++d) q.vector[d] = static_cast<float>(d % 256);
+    q.top_k = 1;
+    return q;
+  }());
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->hits.size(), 1u);
+  EXPECT_EQ(first->hits[0].id, "r0");
+  EXPECT_NEAR(first->hits[0].dist, 0.0f, 1e-5);
+
+  // Chunked transfer encoding: no Content-Length to size the buffer by.
+  const std::string chunked = rows(400, 100, 784);
+  res = c.Post(
+      "/namespaces/ns",
+      [&](size_t offset, httplib::DataSink& sink) {
+        const size_t n = std::min<size_t>(10000, chunked.size() - offset);
+        sink.write(chunked.data() + offset, n);
+        if (offset + n == chunked.size()) sink.done();
+        return true;
+      },
+      "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["upserted_count"], 100);
+
+  // Over max_body_bytes: 413 in our error shape, nothing applied, the server still serves.
+  const std::string too_big = rows(1000, 1500, 784);
+  ASSERT_GT(too_big.size(), size_t{4} << 20);
+  httplib::Client other("127.0.0.1", server.port());
+  res = other.Post("/namespaces/ns", too_big, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_EQ(json::parse(res->body)["status"], "error");
+  EXPECT_NE(res->body.find("max_body_bytes"), std::string::npos) << res->body;
+
+  // A body sent as form data (curl -d without a Content-Type) is JSON all the same, however
+  // large.
+  res = c.Post("/namespaces/ns", rows(500, 20, 784), "application/x-www-form-urlencoded");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+
+  // Multipart bodies are not JSON: 400, as an empty body.
+  httplib::MultipartFormDataItems items = {{"upsert_rows", rows(600, 1, 4), "", ""}};
+  res = c.Post("/namespaces/ns", items);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("malformed JSON"), std::string::npos) << res->body;
+
+  // Malformed JSON in a large body names the byte.
+  std::string broken = rows(700, 300, 784);
+  broken[broken.find(',', broken.size() / 2)] = 'x';
+  res = c.Post("/namespaces/ns", broken, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find("malformed JSON at byte"), std::string::npos) << res->body;
+
+  // Queries read their body the same way: a 784-number query labelled as form data.
+  std::string query = R"({"top_k":1,"include_vectors":false,"query_vector":[)";
+  for (int d = 0; d < 784; ++d) query += (d ? ",0.00" : "0.00") + std::to_string(100000 + d);
+  query += "]}";
+  ASSERT_GT(query.size(), 8192u);  // httplib's own limit for form data
+  res = c.Post("/namespaces/ns/query", query, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["results"].size(), 1u) << res->body;
+
+  EXPECT_EQ(count(), 520);
   server.Stop();
 }
 
