@@ -1126,9 +1126,13 @@ Status Namespace::CompactOnce() {
     }
     InstallIndexLocked(nullptr, in.generation, through);
   }
-  // The tail and the compaction's working set were freed: give the memory back to the OS
-  // (glibc keeps freed heap otherwise, and the process would stay at its peak).
+  // Free the indexed tail documents (our snapshot of them and their copies in the input) and
+  // the compaction's working set, then give the memory back to the OS (glibc keeps freed heap
+  // otherwise, and the process would stay at its peak).
+  const size_t changes = in.changes.size();
   out = CompactionOutput{std::move(out.meta), {}, {}, out.stats};
+  std::vector<DocChange>().swap(in.changes);
+  std::vector<std::pair<std::string, std::shared_ptr<const TailDoc>>>().swap(docs);
   malloc_trim(0);
   {
     std::lock_guard<std::mutex> lock(totals_mu_);
@@ -1146,8 +1150,8 @@ Status Namespace::CompactOnce() {
   spdlog::info(
       "namespace '{}': index generation {} through seq {}: {} changes, {} postings written "
       "({} entries, {} splits, {} merges, {} reassigned{}), {} bytes in {:.2f}s",
-      name_, in.generation, through, in.changes.size(), out.stats.postings_written,
-      out.stats.entries_written, out.stats.splits, out.stats.merges, out.stats.reassigned,
+      name_, in.generation, through, changes, out.stats.postings_written, out.stats.entries_written,
+      out.stats.splits, out.stats.merges, out.stats.reassigned,
       out.stats.rebuilt ? ", rebuilt" : "", bytes, secs);
 
   // Many deltas: fold them into a new base so that loading stays cheap.
