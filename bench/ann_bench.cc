@@ -38,6 +38,7 @@ void Usage() {
                "                 [--build-threads N] [--faiss-train-sample N] [--cache-dir DIR]\n"
                "                 [--work-dir DIR] [--vecpuff-bin PATH] [--json PATH]\n"
                "                 [--probes P1,P2,...] [--no-exact] [--cold-latency-ms MS]\n"
+               "                 [--http-memory-cache-mb MB]\n"
                "systems: hnswlib, spann, faiss, vecpuff, vecpuff-http (default: all)\n"
                "--quick: 200 queries and fewer settings per system\n");
 }
@@ -117,6 +118,8 @@ std::optional<Parsed> ParseArgs(int argc, char** argv) {
       a.work_dir = v;
     } else if (k == "--vecpuff-bin") {
       a.vecpuff_bin = v;
+    } else if (k == "--http-memory-cache-mb") {
+      a.http_memory_cache_mb = std::max(0, n);
     } else if (k == "--cold-latency-ms") {
       a.cold_latency_ms = std::max(0, n);
     } else if (k == "--probes") {

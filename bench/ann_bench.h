@@ -41,8 +41,9 @@ struct Args {
   int ingest_batch = 500;
   int faiss_train_sample = 20000;
   int cold_latency_ms = 50;
-  std::vector<uint32_t> probes;  // VecPuff: the probes settings to sweep (empty: default list)
-  bool exact = true;             // VecPuff: also measure `exact`
+  std::vector<uint32_t> probes;   // VecPuff: the probes settings to sweep (empty: default list)
+  bool exact = true;              // VecPuff: also measure `exact`
+  int http_memory_cache_mb = -1;  // VecPuff HTTP: the server's cache.memory_bytes (-1: default)
 };
 
 // Fashion-MNIST as uint8 rows of `dim` pixels, and the exact top-10 of each query.

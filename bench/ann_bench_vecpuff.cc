@@ -273,13 +273,21 @@ namespace {
 // read from its log).
 class Server {
  public:
-  Server(std::string binary, std::string dir) : binary_(std::move(binary)), dir_(std::move(dir)) {}
+  // memory_cache_mb < 0: the server's default cache.memory_bytes.
+  Server(std::string binary, std::string dir, int memory_cache_mb)
+      : binary_(std::move(binary)), dir_(std::move(dir)), memory_cache_mb_(memory_cache_mb) {}
   ~Server() { Stop(); }
 
   bool Start() {
     std::string log = dir_ + "/server.log";
     std::string config = dir_ + "/config.toml";
-    std::ofstream(config) << "[log]\nlevel = \"info\"\n";
+    {
+      std::ofstream out(config);
+      out << "[log]\nlevel = \"info\"\n";
+      if (memory_cache_mb_ >= 0) {
+        out << "[cache]\nmemory_bytes = " << (uint64_t{1} << 20) * memory_cache_mb_ << "\n";
+      }
+    }
     pid_ = fork();
     if (pid_ < 0) return false;
     if (pid_ == 0) {
@@ -333,6 +341,7 @@ class Server {
 
  private:
   std::string binary_, dir_;
+  int memory_cache_mb_ = -1;
   int pid_ = -1;
   int port_ = 0;
 };
@@ -362,7 +371,7 @@ SystemResult RunVecpuffHttp(const Args& args, Dataset* data) {
   r.system = "vecpuff-http";
   r.label = "VecPuff HTTP";
   std::string dir = MakeScratchDir(args, "vecpuff-http");
-  Server server(args.vecpuff_bin, dir);
+  Server server(args.vecpuff_bin, dir, args.http_memory_cache_mb);
   if (!server.Start()) {
     r.notes.push_back("vecpuff-http: server did not start; see " + dir + "/server.log");
     return r;
