@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
 #include "common/coding.h"
@@ -28,43 +29,58 @@ constexpr size_t kMinSavingFraction = 8;
 
 constexpr bool kLittleEndian = std::endian::native == std::endian::little;
 
-// Reused compression contexts: creating one per entry allocates and clears its tables each
-// time. Bounded by the number of entries encoded at once; an idle context is a few hundred KB.
-class CCtxPool {
+// What one encoding needs besides its result, reused from one entry to the next: creating a
+// compression context allocates and clears its tables each time, and buffers of several MB
+// are fresh memory each time (every page faulted in and zeroed by the kernel, then zeroed
+// again by std::string::resize). At most kMaxIdle are kept, and buffers over kMaxKeptBytes
+// are freed rather than kept: an idle process holds at most a few tens of MB here.
+struct Scratch {
+  ZSTD_CCtx* cctx = nullptr;
+  std::string body;        // the 9-byte payload prefix and the uncompressed body
+  std::string compressed;  // zstd's output
+  ~Scratch() { ZSTD_freeCCtx(cctx); }
+};
+
+class ScratchPool {
  public:
-  ~CCtxPool() {
-    for (ZSTD_CCtx* c : free_) ZSTD_freeCCtx(c);
-  }
-  ZSTD_CCtx* Take() {
+  std::unique_ptr<Scratch> Take() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!free_.empty()) {
-        ZSTD_CCtx* c = free_.back();
+        std::unique_ptr<Scratch> s = std::move(free_.back());
         free_.pop_back();
-        return c;
+        return s;
       }
     }
-    return ZSTD_createCCtx();
+    auto s = std::make_unique<Scratch>();
+    s->cctx = ZSTD_createCCtx();
+    return s;
   }
-  void Return(ZSTD_CCtx* c) {
-    if (c == nullptr) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (free_.size() < kMaxIdle) {
-      free_.push_back(c);
-      return;
+  void Return(std::unique_ptr<Scratch> s) {
+    for (std::string* b : {&s->body, &s->compressed}) {
+      if (b->capacity() > kMaxKeptBytes) std::string().swap(*b);
     }
-    ZSTD_freeCCtx(c);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < kMaxIdle) free_.push_back(std::move(s));
   }
 
  private:
-  static constexpr size_t kMaxIdle = 4;
+  static constexpr size_t kMaxIdle = 2;
+  static constexpr size_t kMaxKeptBytes = 8 << 20;
   std::mutex mu_;
-  std::vector<ZSTD_CCtx*> free_;
+  std::vector<std::unique_ptr<Scratch>> free_;
 };
 
-CCtxPool& Pool() {
-  static CCtxPool* pool = new CCtxPool();  // never destroyed: used until the process exits
+ScratchPool& Pool() {
+  static ScratchPool* pool = new ScratchPool();  // never destroyed: used until the process exits
   return *pool;
+}
+
+// Makes `buffer` at least `n` bytes long (its contents are overwritten by the caller): only
+// growth is zero-filled, so a reused buffer costs nothing.
+char* AtLeast(std::string* buffer, size_t n) {
+  if (buffer->size() < n) buffer->resize(n);
+  return buffer->data();
 }
 
 // Compresses `src` into `dst` (at least ZSTD_compressBound(src.size()) bytes); returns the
@@ -184,11 +200,11 @@ std::string EncodeWalPayload(const std::vector<WalRequest>& requests) {
   // body is written right after that 9-byte prefix, so that storing it uncompressed needs
   // no copy.
   constexpr size_t kPrefix = 9;
-  std::string payload;
-  payload.resize(kPrefix + raw_size);
-  payload[0] = static_cast<char>(kWalCompressionNone);
-  EncodeFixed64(payload.data() + 1, raw_size);
-  char* p = payload.data() + kPrefix;
+  std::unique_ptr<Scratch> scratch = Pool().Take();
+  char* const begin = AtLeast(&scratch->body, kPrefix + raw_size);
+  begin[0] = static_cast<char>(kWalCompressionNone);
+  EncodeFixed64(begin + 1, raw_size);
+  char* p = begin + kPrefix;
   Emit32(&p, static_cast<uint32_t>(requests.size()));
   size_t next_attributes = 0;
   for (const WalRequest& r : requests) {
@@ -199,31 +215,40 @@ std::string EncodeWalPayload(const std::vector<WalRequest>& requests) {
       EncodeOp(&p, op, text);
     }
   }
-  if (raw_size < kMinCompressBytes) return payload;
+  // Stored as it is: the scratch buffer itself becomes the payload (no copy).
+  auto uncompressed = [&] {
+    std::string payload = std::move(scratch->body);
+    payload.resize(kPrefix + raw_size);
+    Pool().Return(std::move(scratch));
+    return payload;
+  };
+  if (raw_size < kMinCompressBytes) {
+    // Small: copied out, so that the scratch buffer stays with the pool.
+    std::string payload(begin, kPrefix + raw_size);
+    Pool().Return(std::move(scratch));
+    return payload;
+  }
+  // Without a context (out of memory), store it uncompressed.
+  if (scratch->cctx == nullptr) return uncompressed();
 
-  const std::string_view raw = std::string_view(payload).substr(kPrefix);
-  ZSTD_CCtx* cctx = Pool().Take();
-  if (cctx == nullptr) return payload;  // out of memory: store it uncompressed
-  std::string compressed;
+  const std::string_view raw(begin + kPrefix, raw_size);
   if (raw.size() > 2 * kSampleBytes) {
     const std::string_view sample = raw.substr(raw.size() / 2 - kSampleBytes / 2, kSampleBytes);
-    compressed.resize(ZSTD_compressBound(sample.size()));
-    size_t n = Compress(cctx, compressed.data(), compressed.size(), sample);
-    if (n == 0 || n > sample.size() - sample.size() / kMinSavingFraction) {
-      Pool().Return(cctx);
-      return payload;
-    }
+    const size_t bound = ZSTD_compressBound(sample.size());
+    size_t n = Compress(scratch->cctx, AtLeast(&scratch->compressed, bound), bound, sample);
+    if (n == 0 || n > sample.size() - sample.size() / kMinSavingFraction) return uncompressed();
   }
-  compressed.resize(kPrefix + ZSTD_compressBound(raw.size()));
-  size_t n = Compress(cctx, compressed.data() + kPrefix, compressed.size() - kPrefix, raw);
-  Pool().Return(cctx);
+  const size_t bound = ZSTD_compressBound(raw.size());
+  char* out = AtLeast(&scratch->compressed, kPrefix + bound);
+  size_t n = Compress(scratch->cctx, out + kPrefix, bound, raw);
   // Compression of an in-memory buffer into a buffer of compressBound size cannot fail, and
   // rarely grows the data; either way, store it uncompressed rather than fail the write.
-  if (n == 0 || n >= raw.size()) return payload;
-  compressed[0] = static_cast<char>(kWalCompressionZstd);
-  EncodeFixed64(compressed.data() + 1, raw_size);
-  compressed.resize(kPrefix + n);
-  return compressed;
+  if (n == 0 || n >= raw.size()) return uncompressed();
+  out[0] = static_cast<char>(kWalCompressionZstd);
+  EncodeFixed64(out + 1, raw_size);
+  std::string payload(out, kPrefix + n);  // sized to fit; the scratch buffer goes back
+  Pool().Return(std::move(scratch));
+  return payload;
 }
 
 std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, uint64_t writer_id,
