@@ -10,11 +10,16 @@
 // HTTP request bodies are encoded before the clock starts: the figures are the server's,
 // not the in-process client's JSON encoder. --float-format double (default) sends each
 // float32 widened to double in shortest form, as nlohmann or Python's json do (about 18
-// characters a number); --float-format float sends the shortest float32 form (about 10).
+// characters a number); --float-format float sends the shortest float32 form (about 10);
+// --float-format int makes the vectors pixel-like integers (half of them 0, the rest 0..255,
+// as ann_bench sends Fashion-MNIST: about 3 characters a number).
 //
 // Prints rows/s to durable acknowledgement, request latency percentiles, WAL objects
-// written (group commit at work) and query latency. A benchmark, not a test: it asserts
-// nothing.
+// written (group commit at work), the server's CPU time per row during HTTP ingest (the
+// process's CPU time less the client threads'; on a shared machine a steadier figure than
+// rows/s), the codec's and the WAL encoder's CPU time per row, and query latency. A
+// benchmark, not a test: it asserts nothing. --compactor off keeps indexing out of the
+// figures.
 #include <httplib.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +45,7 @@
 #include "storage/counting_store.h"
 #include "storage/local_store.h"
 #include "storage/s3/s3_store.h"
+#include "wal/wal_format.h"
 
 namespace vecpuff {
 namespace {
@@ -54,7 +60,8 @@ struct Args {
   int batch = 100;
   int queries = 200;
   int64_t window_ms = 5;
-  std::string float_format = "double";  // or "float"
+  std::string float_format = "double";  // or "float", "int"
+  bool compactor = true;
   int query_rows = 500;
   int query_clients = 8;
   int http_queries = 20000;
@@ -76,11 +83,27 @@ double Percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
-std::vector<float> RandomVector(std::mt19937* rng, int dims) {
+std::vector<float> RandomVector(std::mt19937* rng, int dims, bool integers = false) {
   std::uniform_real_distribution<float> u(0, 1);
   std::vector<float> v(dims);
-  for (float& x : v) x = u(*rng);
+  for (float& x : v)
+    x = integers ? ((*rng)() % 2 ? 0.0f : static_cast<float>((*rng)() % 256)) : u(*rng);
   return v;
+}
+
+// CPU time of the whole process in ms.
+double ProcessCpuMs() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: write_path_bench [--backend local|s3] [--rows N] [--dims D] [--writers W]\n"
+               "                        [--batch B] [--queries Q] [--window-ms MS]\n"
+               "                        [--float-format double|float|int] [--compactor on|off]\n"
+               "                        [--query-rows N] [--query-clients C] [--http-queries N]\n");
 }
 
 // Appends `v` as a JSON array: floats widened to double (what nlohmann and Python's json
@@ -90,6 +113,7 @@ void AppendVector(const std::vector<float>& v, bool as_double, std::string* out)
   out->push_back('[');
   for (size_t i = 0; i < v.size(); ++i) {
     if (i) out->push_back(',');
+    // Integral values (--float-format int) come out as integers either way: "0", "255".
     auto r = as_double ? std::to_chars(buf, buf + sizeof(buf), static_cast<double>(v[i]))
                        : std::to_chars(buf, buf + sizeof(buf), v[i]);
     out->append(buf, r.ptr);
@@ -100,6 +124,8 @@ void AppendVector(const std::vector<float>& v, bool as_double, std::string* out)
 struct IngestFigures {
   double seconds = 0;
   std::vector<double> latencies_ms;
+  double client_cpu_ms = 0;   // CPU time of the sending threads
+  double process_cpu_ms = 0;  // CPU time of the whole process meanwhile
 };
 
 // Runs `writers` threads, each sending requests built by `send(thread, first_row, rows)`.
@@ -109,9 +135,11 @@ IngestFigures Ingest(const Args& a, Send send) {
   std::mutex mu;
   std::atomic<int> next{0};
   auto start = Clock::now();
+  const double cpu0 = ProcessCpuMs();
   std::vector<std::thread> threads;
   for (int t = 0; t < a.writers; ++t) {
     threads.emplace_back([&, t] {
+      const double thread_cpu0 = ThreadCpuMs();
       std::vector<double> mine;
       while (true) {
         int first = next.fetch_add(a.batch);
@@ -124,12 +152,15 @@ IngestFigures Ingest(const Args& a, Send send) {
         }
         mine.push_back(Ms(Clock::now() - t0));
       }
+      const double thread_cpu = ThreadCpuMs() - thread_cpu0;
       std::lock_guard<std::mutex> lock(mu);
       f.latencies_ms.insert(f.latencies_ms.end(), mine.begin(), mine.end());
+      f.client_cpu_ms += thread_cpu;
     });
   }
   for (auto& th : threads) th.join();
   f.seconds = Ms(Clock::now() - start) / 1000;
+  f.process_cpu_ms = ProcessCpuMs() - cpu0;
   return f;
 }
 
@@ -144,8 +175,12 @@ void Report(const char* what, const Args& a, const IngestFigures& f, uint64_t wa
 
 int Main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     std::string k = argv[i];
+    if (k == "--help" || k == "-h" || i + 1 >= argc) {
+      Usage();
+      return k == "--help" || k == "-h" ? 0 : 2;
+    }
     long v = std::strtol(argv[i + 1], nullptr, 10);
     if (k == "--backend")
       a.backend = argv[i + 1];
@@ -163,6 +198,8 @@ int Main(int argc, char** argv) {
       a.window_ms = v;
     else if (k == "--float-format")
       a.float_format = argv[i + 1];
+    else if (k == "--compactor")
+      a.compactor = std::string(argv[i + 1]) != "off";
     else if (k == "--query-rows")
       a.query_rows = v;
     else if (k == "--query-clients")
@@ -171,14 +208,20 @@ int Main(int argc, char** argv) {
       a.http_queries = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
+      Usage();
       return 2;
     }
   }
   std::string dir = std::filesystem::temp_directory_path().string() + "/vecpuff-bench-" +
                     std::to_string(getpid());
+  if (a.float_format != "double" && a.float_format != "float" && a.float_format != "int") {
+    Usage();
+    return 2;
+  }
+  const bool integers = a.float_format == "int";
   std::mt19937 rng(42);
   std::vector<std::vector<float>> data(a.rows);
-  for (auto& v : data) v = RandomVector(&rng, a.dims);
+  for (auto& v : data) v = RandomVector(&rng, a.dims, integers);
 
   Result<std::unique_ptr<ObjectStore>> opened = Status::InvalidArgument("unknown --backend");
   std::string where = dir;
@@ -214,6 +257,7 @@ int Main(int argc, char** argv) {
   CountingStore store(opened->get());
   DbOptions o;
   o.batch_window_ms = a.window_ms;
+  o.compactor_enabled = a.compactor;
   Database db(&store, o);
 
   // Engine ingest.
@@ -264,6 +308,30 @@ int Main(int argc, char** argv) {
         "%-16s %9.0f rows/s  %7.1f MB/s JSON  %.1f ns/number (per CPU second, %d rows/body)\n",
         "decode write", a.batch / ms * 1000, bodies[0].size() / ms / 1000,
         ms * 1e6 / (a.batch * a.dims), a.batch);
+    // The WAL encoder (serialization and compression) for a batch of 4 such requests.
+    std::vector<WalRequest> requests;
+    for (int r = 0; r < 4; ++r) {
+      auto w = ParseWriteRequest(bodies[r % bodies.size()]);
+      if (!w.ok()) return 1;
+      WalRequest& wal = requests.emplace_back();
+      for (UpsertRow& row : w->upsert_rows) {
+        WalOp& op = wal.ops.emplace_back();
+        op.id = std::move(row.id);
+        op.vector = std::move(row.vector);
+        op.attributes = std::move(row.attributes);
+      }
+    }
+    size_t rows = 0, raw = 0, stored = 0;
+    for (const WalRequest& r : requests) rows += r.ops.size();
+    t0 = ThreadCpuMs();
+    for (int i = 0; i < reps; ++i) {
+      std::string payload = EncodeWalPayload(requests);
+      raw = WalPayloadRawSize(payload);
+      stored = payload.size();
+    }
+    ms = (ThreadCpuMs() - t0) / reps;
+    std::printf("%-16s %9.0f rows/s  %7.1f MB/s  %.2f us/row, %zu -> %zu bytes (per CPU second)\n",
+                "encode WAL", rows / ms * 1000, raw / ms / 1000, ms * 1000 / rows, raw, stored);
   }
   IngestFigures http = Ingest(a, [&](int t, int first, int) {
     auto res = clients[t]->Post("/namespaces/http", bodies[first / a.batch], "application/json");
@@ -273,6 +341,10 @@ int Main(int argc, char** argv) {
   bodies.shrink_to_fit();
   wal = ListAll(&store, WalPrefix("", "http"));
   Report("ingest HTTP", a, http, wal.ok() ? wal->size() : 0);
+  std::printf("%-16s %9.1f us/row server CPU (process %.0f ms less clients %.0f ms)%s\n",
+              "ingest HTTP CPU", (http.process_cpu_ms - http.client_cpu_ms) * 1000 / a.rows,
+              http.process_cpu_ms, http.client_cpu_ms,
+              a.compactor ? ", compactor on: indexing included" : "");
 
   // Queries: exact scan over all rows of the engine namespace.
   std::vector<double> q_ms;
