@@ -222,6 +222,7 @@ Status Namespace::CheckRequest(const WriteRequest& request, std::optional<uint32
 }
 
 Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
+  const auto arrival = std::chrono::steady_clock::now();
   {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
     if (tail_bytes_ > options_->max_unindexed_bytes) {
@@ -265,15 +266,19 @@ Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
     wal.ops.push_back(std::move(op));
   }
   size_t rows = wal.ops.size();
-  return Commit(std::move(wal), entry_bytes, rows);
+  // Encoded (and compressed) here, by each writer in its own thread, in parallel with the
+  // others and with the batching window, rather than by the batch's leader afterwards.
+  EncodedWalRequest encoded = EncodeWalRequest(wal);
+  return Commit(std::move(wal), std::move(encoded), entry_bytes, rows, arrival);
 }
 
-Result<WriteResult> Namespace::Commit(WalRequest request, size_t bytes, size_t rows) {
+Result<WriteResult> Namespace::Commit(WalRequest request, EncodedWalRequest encoded, size_t bytes,
+                                      size_t rows, std::chrono::steady_clock::time_point arrival) {
   PendingWrite w;
   w.request = std::move(request);
+  w.encoded = std::move(encoded);
   w.bytes = bytes;
   w.rows = rows;
-  const auto arrival = std::chrono::steady_clock::now();
 
   std::unique_lock<std::mutex> lock(queue_mu_);
   queue_.push_back(&w);
@@ -350,12 +355,23 @@ void Namespace::EndTurn(uint64_t ticket) {
 void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t ticket) {
   WalEntry entry;
   entry.requests.reserve(batch.size());
-  for (PendingWrite* p : batch) entry.requests.push_back(std::move(p->request));
-  const std::string payload = EncodeWalPayload(entry.requests);
+  std::vector<const EncodedWalRequest*> parts;
+  parts.reserve(batch.size());
+  for (PendingWrite* p : batch) {
+    entry.requests.push_back(std::move(p->request));
+    parts.push_back(&p->encoded);
+  }
 
   auto fail_all = [&](const Status& s) {
     for (PendingWrite* p : batch) p->status = s;
   };
+  Result<std::string> joined = JoinWalPayload(parts);
+  if (!joined.ok()) {
+    fail_all(joined.status().WithContext("encoding WAL entry (nothing was applied)"));
+    return;
+  }
+  const std::string payload = std::move(*joined);
+  for (PendingWrite* p : batch) p->encoded = EncodedWalRequest{};  // the payload has it all
   auto ack_all = [&](size_t object_bytes) {
     std::vector<WriteResult> results;
     ApplyEntryLocked(entry, object_bytes, &results);

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -122,6 +123,7 @@ class Namespace {
   // A writer waiting in the group-commit queue.
   struct PendingWrite {
     WalRequest request;
+    EncodedWalRequest encoded;  // the request's part of the WAL entry, encoded by its writer
     size_t bytes = 0;
     size_t rows = 0;
     bool done = false;
@@ -143,7 +145,9 @@ class Namespace {
   // REQUIRES: manifest_mu_ held. Replaces the cached manifest and its lock-free copies.
   void SetManifestLocked(Manifest manifest, std::string etag);
   Status CheckRequest(const WriteRequest& request, std::optional<uint32_t>* dims_to_fix);
-  Result<WriteResult> Commit(WalRequest request, size_t bytes, size_t rows);
+  // `arrival`: when the write came in (the batching window counts from there).
+  Result<WriteResult> Commit(WalRequest request, EncodedWalRequest encoded, size_t bytes,
+                             size_t rows, std::chrono::steady_clock::time_point arrival);
   // Writes `batch` as one WAL entry and applies it; sets each writer's status and result.
   // `ticket` orders batches: a batch encodes its entry as soon as it is formed, overlapping
   // the previous batch's put, but takes the log in ticket order (WaitTurn/EndTurn), so

@@ -251,6 +251,123 @@ std::string EncodeWalPayload(const std::vector<WalRequest>& requests) {
   return payload;
 }
 
+EncodedWalRequest EncodeWalRequest(const WalRequest& request) {
+  std::vector<std::string> attributes;
+  size_t raw_size = 4;
+  for (const WalOp& op : request.ops) {
+    raw_size += 2 + 4 + op.id.size();
+    if (op.type == WalOpType::kUpsert) raw_size += 4 + op.vector.size() * sizeof(float);
+    if (HasAttributes(op.type)) {
+      attributes.push_back(AttributesText(op.attributes));
+      raw_size += 4 + attributes.back().size();
+    }
+  }
+  EncodedWalRequest out;
+  out.raw_size = raw_size;
+  std::unique_ptr<Scratch> scratch = Pool().Take();
+  char* const begin = AtLeast(&scratch->body, raw_size);
+  char* p = begin;
+  Emit32(&p, static_cast<uint32_t>(request.ops.size()));
+  size_t next_attributes = 0;
+  for (const WalOp& op : request.ops) {
+    std::string_view text;
+    if (HasAttributes(op.type)) text = attributes[next_attributes++];
+    EncodeOp(&p, op, text);
+  }
+  const std::string_view raw(begin, raw_size);
+  bool compress = raw_size >= kMinCompressBytes && scratch->cctx != nullptr;
+  if (compress && raw.size() > 2 * kSampleBytes) {
+    // The same judgement as EncodeWalPayload's, on this request's part alone.
+    const std::string_view sample = raw.substr(raw.size() / 2 - kSampleBytes / 2, kSampleBytes);
+    const size_t bound = ZSTD_compressBound(sample.size());
+    size_t n = Compress(scratch->cctx, AtLeast(&scratch->compressed, bound), bound, sample);
+    compress = n != 0 && n <= sample.size() - sample.size() / kMinSavingFraction;
+  }
+  if (compress) {
+    const size_t bound = ZSTD_compressBound(raw.size());
+    char* dst = AtLeast(&scratch->compressed, bound);
+    size_t n = Compress(scratch->cctx, dst, bound, raw);
+    if (n != 0 && n < raw.size()) {
+      out.compressed = true;
+      out.bytes.assign(dst, n);
+    }
+  }
+  if (!out.compressed) out.bytes.assign(raw);
+  Pool().Return(std::move(scratch));
+  return out;
+}
+
+Result<std::string> JoinWalPayload(const std::vector<const EncodedWalRequest*>& parts) {
+  constexpr size_t kPrefix = 9;
+  uint64_t raw_size = 4;
+  size_t compressed_parts = 0;
+  for (const EncodedWalRequest* part : parts) {
+    raw_size += part->raw_size;
+    if (part->compressed) ++compressed_parts;
+  }
+  char count[4];
+  EncodeFixed32(count, static_cast<uint32_t>(parts.size()));
+  std::string payload;
+  if (compressed_parts == 0) {
+    // The body as EncodeWalPayload writes it uncompressed: the count, then the parts.
+    payload.reserve(kPrefix + raw_size);
+    payload.push_back(static_cast<char>(kWalCompressionNone));
+    PutFixed64(&payload, raw_size);
+    payload.append(count, 4);
+    for (const EncodedWalRequest* part : parts) payload += part->bytes;
+    return payload;
+  }
+  // One zstd frame for the count, then each part's frame; parts stored uncompressed (small
+  // or incompressible ones in a batch with compressible ones) get a frame here.
+  std::unique_ptr<Scratch> scratch = Pool().Take();
+  if (scratch->cctx == nullptr) {
+    Pool().Return(std::move(scratch));
+    std::string body;
+    body.reserve(raw_size);
+    body.append(count, 4);
+    for (const EncodedWalRequest* part : parts) {
+      if (!part->compressed) {
+        body += part->bytes;
+        continue;
+      }
+      // No context to compress with (out of memory): the compressed parts are decompressed
+      // and everything is stored uncompressed.
+      std::string raw(part->raw_size, '\0');
+      size_t n = ZSTD_decompress(raw.data(), raw.size(), part->bytes.data(), part->bytes.size());
+      if (ZSTD_isError(n) || n != raw.size()) {
+        return Status::Internal("an encoded WAL request does not decompress");
+      }
+      body += raw;
+    }
+    payload.push_back(static_cast<char>(kWalCompressionNone));
+    PutFixed64(&payload, raw_size);
+    return payload + body;
+  }
+  auto frame = [&](std::string_view raw, std::string* out) {
+    const size_t bound = ZSTD_compressBound(raw.size());
+    char* dst = AtLeast(&scratch->compressed, bound);
+    size_t n = ZSTD_compressCCtx(scratch->cctx, dst, bound, raw.data(), raw.size(), kZstdLevel);
+    if (ZSTD_isError(n)) return false;
+    out->append(dst, n);
+    return true;
+  };
+  payload.push_back(static_cast<char>(kWalCompressionZstd));
+  PutFixed64(&payload, raw_size);
+  bool ok = frame(std::string_view(count, 4), &payload);
+  for (const EncodedWalRequest* part : parts) {
+    if (!ok) break;
+    if (part->compressed) {
+      payload += part->bytes;
+    } else {
+      ok = frame(part->bytes, &payload);
+    }
+  }
+  Pool().Return(std::move(scratch));
+  // Compressing into a buffer of compressBound size cannot fail.
+  if (!ok) return Status::Internal("zstd failed to compress a WAL payload");
+  return payload;
+}
+
 std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, uint64_t writer_id,
                           std::string_view payload) {
   std::string out;

@@ -69,6 +69,23 @@ uint64_t WalPayloadRawSize(std::string_view payload);
 // payload at the next one instead of re-encoding.
 std::string EncodeWalPayload(const std::vector<WalRequest>& requests);
 
+// One request's part of a payload, encoded on its own: writers encode (and compress) their
+// request in their own thread, in parallel, before group commit joins the parts of a batch
+// with JoinWalPayload.
+struct EncodedWalRequest {
+  uint64_t raw_size = 0;    // bytes of the request's part of the uncompressed body
+  bool compressed = false;  // `bytes` is one zstd frame of that part; else the part itself
+  std::string bytes;
+};
+EncodedWalRequest EncodeWalRequest(const WalRequest& request);
+
+// The payload of the requests whose parts these are, in order: it decodes to the same
+// requests as EncodeWalPayload's. Compressed parts stay the separate zstd frames they are
+// (a zstd body may be several concatenated frames, docs/wal_format.md); if some parts were
+// compressed and others not, the others are compressed here. Internal only if zstd fails,
+// which it cannot on valid parts.
+Result<std::string> JoinWalPayload(const std::vector<const EncodedWalRequest*>& parts);
+
 // Builds the full object: header (with seq, time and checksum) followed by the payload.
 std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, uint64_t writer_id,
                           std::string_view payload);

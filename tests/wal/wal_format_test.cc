@@ -282,5 +282,81 @@ TEST(WalFormat, ConcurrentEncodersProduceIdenticalPayloads) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+// Requests encoded one by one by their writers and joined by group commit decode exactly as
+// the payload EncodeWalPayload makes of them, whatever mix of compressed and uncompressed
+// parts they are.
+TEST(WalFormat, JoinedRequestsDecodeLikeOnePayload) {
+  std::mt19937 rng(8);
+  std::uniform_real_distribution<float> u(-1, 1);
+  auto big = [&](bool compressible, int tag) {
+    WalRequest r;
+    for (int i = 0; i < 60; ++i) {
+      WalOp up;
+      up.type = WalOpType::kUpsert;
+      up.id = "r" + std::to_string(tag) + "-" + std::to_string(i);
+      for (int d = 0; d < 784; ++d) {
+        up.vector.push_back(compressible ? static_cast<float>(rng() % 4 == 0 ? rng() % 256 : 0)
+                                         : u(rng));
+      }
+      r.ops.push_back(up);
+    }
+    return r;
+  };
+  WalRequest small;
+  WalOp del;
+  del.type = WalOpType::kDelete;
+  del.id = "gone";
+  small.ops.push_back(del);
+  const WalRequest compressible = big(true, 1), incompressible = big(false, 2);
+  const WalRequest mixed = SampleRequest(40, 16, &rng);
+
+  const std::vector<std::vector<WalRequest>> batches = {
+      {small},
+      {small, small},
+      {compressible},
+      {incompressible},
+      {compressible, small, incompressible, mixed},
+      {incompressible, small},
+      {mixed, compressible},
+  };
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const std::vector<WalRequest>& requests = batches[b];
+    std::vector<EncodedWalRequest> encoded;
+    for (const WalRequest& r : requests) encoded.push_back(EncodeWalRequest(r));
+    std::vector<const EncodedWalRequest*> parts;
+    bool any_compressed = false;
+    for (const EncodedWalRequest& e : encoded) {
+      parts.push_back(&e);
+      any_compressed |= e.compressed;
+    }
+    auto joined = JoinWalPayload(parts);
+    ASSERT_TRUE(joined.ok()) << joined.status().ToString();
+    const std::string single = EncodeWalPayload(requests);
+    EXPECT_EQ(WalPayloadRawSize(*joined), WalPayloadRawSize(single)) << b;
+    if (any_compressed) {
+      EXPECT_EQ(static_cast<uint8_t>((*joined)[0]), kWalCompressionZstd) << b;
+    } else {
+      // Uncompressed, the join is byte for byte the single payload.
+      EXPECT_EQ(*joined, single) << b;
+    }
+    auto entry = DecodeWalEntry(FrameWalEntry(3, 4, 5, *joined), 3);
+    ASSERT_TRUE(entry.ok()) << b << ": " << entry.status().ToString();
+    ExpectSameRequests(requests, entry->requests);
+  }
+  // What a writer decides for each kind of request.
+  EXPECT_FALSE(EncodeWalRequest(small).compressed);
+  EXPECT_TRUE(EncodeWalRequest(compressible).compressed);
+  EXPECT_FALSE(EncodeWalRequest(incompressible).compressed);
+  // A multi-frame payload cut short or with a frame damaged (checksum fixed up) is Corruption.
+  std::vector<EncodedWalRequest> two = {EncodeWalRequest(compressible),
+                                        EncodeWalRequest(compressible)};
+  auto joined = JoinWalPayload({&two[0], &two[1]});
+  ASSERT_TRUE(joined.ok());
+  std::string shortened = joined->substr(0, joined->size() - 7);
+  auto entry = DecodeWalEntry(FrameWalEntry(1, 0, 0, shortened), 1);
+  ASSERT_FALSE(entry.ok());
+  EXPECT_TRUE(entry.status().IsCorruption()) << entry.status().ToString();
+}
+
 }  // namespace
 }  // namespace vecpuff
