@@ -253,7 +253,7 @@ void IndexState::NearestCentroids(const float* qn, size_t n,
   order.clear();
   // Candidates by SQ8 code (a quarter of the memory traffic of floats): from the graph when
   // there are many centroids, else every centroid's code.
-  const size_t want = std::max<size_t>(2 * n, kGraphMinWant);
+  const size_t want = std::max<size_t>(4 * n, kGraphMinWant);
   const CentroidGraph* graph =
       c >= kGroupThreshold && kGraphMinRatio * want <= c ? ReadyGraph() : nullptr;
   if (graph != nullptr) {

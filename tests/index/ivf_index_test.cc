@@ -1335,11 +1335,26 @@ namespace {
 // NearestCentroids: by SQ8 code then full precision over every centroid below
 // kGroupThreshold centroids, through the centroid graph (once built) above; both must find
 // the true nearest centroids and report their full-precision distances.
-double NearestCentroidsRecall(size_t count, bool wait_for_graph) {
-  constexpr uint32_t kDims = 16;
+// `clustered`: centroids in pairs around count/2 centers spread N(0, 16) per dimension in
+// 128 dimensions (nearly equidistant clusters, where graph search fails); queries near a
+// random center. Else uniform centroids and queries in 16 dimensions.
+double NearestCentroidsRecall(size_t count, bool wait_for_graph, bool clustered = false) {
+  const uint32_t kDims = clustered ? 128 : 16;
   constexpr size_t kN = 8;
   std::mt19937 rng(static_cast<uint32_t>(count));
   std::uniform_real_distribution<float> u(-7.5f, 7.5f);
+  std::normal_distribution<float> g(0, 1);
+  std::vector<std::vector<float>> centers(count / 2, std::vector<float>(kDims));
+  for (auto& c : centers)
+    for (float& x : c) x = 1.5f * g(rng);  // the quantizer's range is [-8, 8]
+  auto point = [&](std::vector<float>* v) {
+    if (!clustered) {
+      for (float& x : *v) x = u(rng);
+      return;
+    }
+    const auto& c = centers[rng() % centers.size()];
+    for (uint32_t i = 0; i < kDims; ++i) (*v)[i] = std::clamp(c[i] + 0.35f * g(rng), -7.9f, 7.9f);
+  };
   IndexMeta base;
   base.is_base = true;
   base.generation = 1;
@@ -1348,7 +1363,7 @@ double NearestCentroidsRecall(size_t count, bool wait_for_graph) {
   base.sq8 = UnitSq8(kDims);
   for (uint32_t c = 0; c < count; ++c) {
     std::vector<float> v(kDims);
-    for (float& x : v) x = u(rng);
+    point(&v);
     base.centroids.push_back({c, v, Ref("p0", c * 10)});
   }
   base.next_centroid_id = static_cast<uint32_t>(count);
@@ -1368,7 +1383,7 @@ double NearestCentroidsRecall(size_t count, bool wait_for_graph) {
   const int queries = 100;
   for (int t = 0; t < queries; ++t) {
     std::vector<float> q(kDims);
-    for (float& x : q) x = u(rng);
+    point(&q);
     std::vector<std::pair<float, uint32_t>> truth;
     for (uint32_t s = 0; s < count; ++s) truth.emplace_back(distance(q, s), s);
     std::sort(truth.begin(), truth.end());
@@ -1389,6 +1404,12 @@ double NearestCentroidsRecall(size_t count, bool wait_for_graph) {
 
 TEST(NearestCentroids, CodeScanFindsTheTrueNearest) {
   EXPECT_GE(NearestCentroidsRecall(IndexState::kGroupThreshold - 1, false), 0.99);
+}
+
+// Below kGroupThreshold no graph is used, which matters for nearly equidistant clusters:
+// with 2,000 such centroids a graph search found under half of the true nearest.
+TEST(NearestCentroids, EquidistantClustersBelowTheGraphThresholdAreFound) {
+  EXPECT_GE(NearestCentroidsRecall(2000, true, /*clustered=*/true), 0.99);
 }
 
 TEST(NearestCentroids, GraphFindsTheTrueNearest) {
