@@ -28,6 +28,10 @@ Status CheckId(std::string_view path, const std::string& id, const DbOptions& o)
 // Checks attribute names and sizes; returns the serialized size of all attributes.
 Result<size_t> CheckAttributes(const std::string& path, const nlohmann::json& attributes,
                                const DbOptions& o) {
+  if (!attributes.is_object()) {
+    return Status::InvalidArgument(path + ": attributes must be an object, not " +
+                                   std::string(attributes.type_name()));
+  }
   size_t total = 0;
   for (const auto& [key, value] : attributes.items()) {
     if (key.empty() || key.size() > kMaxAttributeNameBytes) {
@@ -208,6 +212,13 @@ Result<std::shared_ptr<Namespace>> Database::OpenNamespace(
 
 Result<WriteResult> Database::Write(const std::string& ns, WriteRequest request) {
   VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  // Null attributes (a row built with `{}`) mean none; any other non-object is rejected.
+  for (UpsertRow& row : request.upsert_rows) {
+    if (row.attributes.is_null()) row.attributes = nlohmann::json::object();
+  }
+  for (PatchRow& row : request.patch_rows) {
+    if (row.attributes.is_null()) row.attributes = nlohmann::json::object();
+  }
   VECPUFF_ASSIGN_OR_RETURN(size_t entry_bytes, CheckWriteLimits(request));
   VECPUFF_ASSIGN_OR_RETURN(
       std::shared_ptr<Namespace> n,

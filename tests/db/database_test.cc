@@ -625,3 +625,53 @@ TEST_F(DatabaseTest, CorruptWalEntryIsReportedNotSkipped) {
 
 }  // namespace
 }  // namespace vecpuff
+
+namespace vecpuff {
+namespace {
+
+// Attributes are a JSON object. Null (a row built with `{}` in C++) means none; any other
+// value is rejected with a clear error and nothing is written. Before, a null was accepted
+// and every later query that returned the document failed with Corruption once indexed.
+TEST(DatabaseAttributesTest, NullMeansNoneAndOtherNonObjectsAreRejected) {
+  std::unique_ptr<ObjectStore> store = NewMemoryStore();
+  DbOptions o;
+  o.batch_window_ms = 0;
+  o.compactor_enabled = false;
+  Database db(store.get(), o);
+  WriteRequest w;
+  w.distance_metric = DistanceMetric::kEuclideanSquared;
+  w.upsert_rows.push_back({"a", {1, 0}, {}});
+  w.upsert_rows.push_back({"b", {0, 1}, nlohmann::json::object({{"k", 1}})});
+  w.patch_rows.push_back({"b", {}});
+  ASSERT_TRUE(db.Write("ns", std::move(w)).ok());
+  ASSERT_TRUE(db.Compact("ns", /*force=*/true).ok());
+  QueryRequest q;
+  q.vector = {1, 0};
+  q.top_k = 2;
+  q.include_attributes = true;
+  auto r = db.Query("ns", q);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->hits.size(), 2u);
+  EXPECT_EQ(r->hits[0].id, "a");
+  EXPECT_EQ(r->hits[0].attributes, nlohmann::json::object());
+  EXPECT_EQ(r->hits[1].attributes, nlohmann::json::object({{"k", 1}}));
+
+  for (nlohmann::json bad : {nlohmann::json::array({1}), nlohmann::json(3), nlohmann::json("x")}) {
+    WriteRequest u;
+    u.upsert_rows.push_back({"c", {1, 1}, bad});
+    auto s = db.Write("ns", std::move(u));
+    ASSERT_FALSE(s.ok());
+    EXPECT_TRUE(s.status().IsInvalidArgument()) << s.status().ToString();
+    EXPECT_NE(s.status().message().find("attributes must be an object"), std::string::npos)
+        << s.status().ToString();
+    WriteRequest p;
+    p.patch_rows.push_back({"a", bad});
+    EXPECT_TRUE(db.Write("ns", std::move(p)).status().IsInvalidArgument());
+  }
+  auto m = db.Metadata("ns");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->approx_row_count, 2u);
+}
+
+}  // namespace
+}  // namespace vecpuff
