@@ -10,9 +10,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -72,29 +74,68 @@ int Main(int argc, char** argv) {
   uint32_t dims = 128, clusters = 10000;
   size_t queries = 100, writers = 2, trigger_rows = 1'000'000;
   std::string dir = "/tmp/vecpuff-scale-bench";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  auto usage = [] {
+    std::fprintf(stderr,
+                 "usage: scale_bench [--rows N] [--dims N] [--clusters N] [--queries N]\n"
+                 "                   [--trigger-rows N] [--writers N] [--dir DIR]\n"
+                 "defaults: 10000000 rows of 128 dims from 10000 clusters, 100 queries,\n"
+                 "          compaction every 1000000 rows, 2 writers, /tmp/vecpuff-scale-bench\n");
+  };
+  for (int i = 1; i < argc; i += 2) {
     std::string flag = argv[i];
-    const char* v = argv[i + 1];
-    if (flag == "--rows")
-      rows = std::stoull(v);
-    else if (flag == "--dims")
-      dims = std::stoul(v);
-    else if (flag == "--clusters")
-      clusters = std::stoul(v);
-    else if (flag == "--queries")
-      queries = std::stoul(v);
-    else if (flag == "--dir")
+    if (flag == "--help" || flag == "-h") {
+      usage();
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s needs a value\n", flag.c_str());
+      usage();
+      return 2;
+    }
+    const std::string v = argv[i + 1];
+    if (flag == "--dir") {
       dir = v;
+      continue;
+    }
+    // Every other flag takes a positive integer.
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || n == 0) {
+      std::fprintf(stderr, "%s wants a positive integer, got '%s'\n", flag.c_str(), v.c_str());
+      return 2;
+    }
+    if (flag == "--rows")
+      rows = n;
+    else if (flag == "--dims" && n <= 65536)
+      dims = static_cast<uint32_t>(n);
+    else if (flag == "--clusters" && n <= UINT32_MAX)
+      clusters = static_cast<uint32_t>(n);
+    else if (flag == "--queries")
+      queries = n;
     else if (flag == "--trigger-rows")
-      trigger_rows = std::stoul(v);
-    else if (flag == "--writers")
-      writers = std::stoul(v);
+      trigger_rows = n;
+    else if (flag == "--writers" && n <= 64)
+      writers = n;
     else {
-      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      std::fprintf(stderr, "unknown flag or value out of range: %s %s\n", flag.c_str(), v.c_str());
+      usage();
       return 2;
     }
   }
-  std::filesystem::remove_all(dir);
+  // The directory is scratch space, emptied before and removed after the run: only one this
+  // tool made (it holds the marker file) or an empty or absent one is used.
+  const std::filesystem::path marker = std::filesystem::path(dir) / ".scale_bench_scratch";
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_empty(dir, ec) &&
+      !std::filesystem::exists(marker, ec)) {
+    std::fprintf(stderr, "%s exists and was not made by scale_bench; choose another --dir\n",
+                 dir.c_str());
+    return 2;
+  }
+  std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(dir, ec);
+  std::ofstream(marker) << "scratch space of scale_bench; removed after the run\n";
   auto store = OpenLocalStore(dir);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
