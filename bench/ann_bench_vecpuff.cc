@@ -103,7 +103,7 @@ std::vector<Setting> Settings(const Args& args, bool has_index) {
   std::vector<Setting> s;
   std::vector<uint32_t> probes = !args.probes.empty() ? args.probes
                                  : args.quick         ? std::vector<uint32_t>{4, 16}
-                                                      : std::vector<uint32_t>{2, 4, 8, 16, 32};
+                                              : std::vector<uint32_t>{2, 4, 6, 8, 12, 16, 32};
   for (uint32_t p : probes) s.push_back({"probes=" + std::to_string(p), p, false});
   if (args.exact) s.push_back({"exact", 0, true});
   return s;
