@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -594,6 +595,21 @@ Status JsonReader::ReadFloatArray(const std::string& path, std::vector<float>* o
   // Whether to try ReadIntegerBlock: until it finds nothing to read in this array.
   bool blocks = true;
 #endif
+  // After an element: past a ',' (nothing: read the next element), past the closing ']'
+  // (OK: the array is done), or a syntax error.
+  auto after_element = [&]() -> std::optional<Status> {
+    SkipWhitespace();
+    if (p_ < end_ && *p_ == ',') {
+      ++p_;
+      return std::nullopt;
+    }
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      --depth_;
+      return Status::OK();
+    }
+    return Syntax("expected ',' or ']' after an array element");
+  };
   while (true) {
     SkipWhitespace();
 #if defined(__SSE2__)
@@ -618,17 +634,8 @@ Status JsonReader::ReadFloatArray(const std::string& path, std::vector<float>* o
         ++p_;
         continue;
       }
-      SkipWhitespace();
-      if (p_ < end_ && *p_ == ',') {
-        ++p_;
-        continue;
-      }
-      if (p_ < end_ && *p_ == ']') {
-        ++p_;
-        --depth_;
-        return Status::OK();
-      }
-      return Syntax("expected ',' or ']' after an array element");
+      if (std::optional<Status> done = after_element()) return *done;
+      continue;
     }
     if (!FastDouble(p_, end_, &end, &d, &is_integer)) {
       Status error;
@@ -646,17 +653,7 @@ Status JsonReader::ReadFloatArray(const std::string& path, std::vector<float>* o
     }
     out->push_back(static_cast<float>(d));
     p_ = end;
-    SkipWhitespace();
-    if (p_ < end_ && *p_ == ',') {
-      ++p_;
-      continue;
-    }
-    if (p_ < end_ && *p_ == ']') {
-      ++p_;
-      --depth_;
-      return Status::OK();
-    }
-    return Syntax("expected ',' or ']' after an array element");
+    if (std::optional<Status> done = after_element()) return *done;
   }
 }
 
