@@ -35,7 +35,10 @@ class S3FaultTest : public ::testing::Test {
   }
   void TearDown() override {
     if (HasFailure()) {
-      for (auto* s : servers_) std::cerr << "---- server log ----\n" << s->Log();
+      // By path: the servers of a test may be gone by now; their logs are not.
+      for (const std::string& log : server_logs_) {
+        std::cerr << "---- server log " << log << " ----\n" << ReadWholeFile(log);
+      }
     }
   }
   std::unique_ptr<ServerProcess> NewServer(bool through_proxy, const std::string& config) {
@@ -43,14 +46,14 @@ class S3FaultTest : public ::testing::Test {
         through_proxy ? "http://127.0.0.1:" + std::to_string(proxy_->port()) : endpoint_;
     auto s = std::make_unique<ServerProcess>(dir_.path() + "/unused", dir_.path(), config,
                                              S3Env(endpoint, bucket_));
-    servers_.push_back(s.get());
+    server_logs_.push_back(s->log_path());
     return s;
   }
 
   ScratchDir dir_;
   std::string endpoint_, bucket_;
   std::unique_ptr<FaultProxy> proxy_;
-  std::vector<ServerProcess*> servers_;
+  std::vector<std::string> server_logs_;  // of every server the test made
 };
 
 json Rows(const std::string& prefix, int n, int value) {
@@ -108,7 +111,7 @@ TEST_F(S3FaultTest, ManyObjectsAreFetchedConcurrentlyOverPooledConnections) {
 TEST_F(S3FaultTest, StartupStopsWithAMessageForAMissingBucketOrAnUnreachableEndpoint) {
   auto missing = std::make_unique<ServerProcess>(dir_.path() + "/unused", dir_.path(), "",
                                                  S3Env(endpoint_, "no-such-bucket-here"));
-  servers_.push_back(missing.get());
+  server_logs_.push_back(missing->log_path());
   EXPECT_FALSE(missing->Start());
   EXPECT_NE(missing->Log().find("no-such-bucket-here"), std::string::npos) << missing->Log();
   EXPECT_NE(missing->Log().find("bucket"), std::string::npos);
@@ -117,7 +120,7 @@ TEST_F(S3FaultTest, StartupStopsWithAMessageForAMissingBucketOrAnUnreachableEndp
       dir_.path() + "/unused", dir_.path(),
       "[storage]\nretry_max_attempts = 2\nretry_budget_ms = 500\nconnect_timeout_ms = 500\n",
       S3Env("http://127.0.0.1:1", bucket_));
-  servers_.push_back(unreachable.get());
+  server_logs_.push_back(unreachable->log_path());
   EXPECT_FALSE(unreachable->Start());
   EXPECT_NE(unreachable->Log().find("127.0.0.1:1"), std::string::npos) << unreachable->Log();
 }

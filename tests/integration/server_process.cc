@@ -94,8 +94,10 @@ void ServerProcess::Kill() {
   pid_ = -1;
 }
 
-std::string ServerProcess::Log() const {
-  std::ifstream in(log_path_);
+std::string ServerProcess::Log() const { return ReadWholeFile(log_path_); }
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();

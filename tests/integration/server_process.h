@@ -32,6 +32,8 @@ class ServerProcess {
   int port() const { return port_; }
   bool running() const { return pid_ > 0; }
   std::string Log() const;
+  // The file the child's stdout and stderr go to; it outlives this object.
+  const std::string& log_path() const { return log_path_; }
 
  private:
   std::string data_dir_, work_dir_, config_path_, log_path_;
@@ -39,6 +41,9 @@ class ServerProcess {
   int port_ = 0;
   pid_t pid_ = -1;
 };
+
+// The whole file at `path`, or "" if it cannot be read.
+std::string ReadWholeFile(const std::string& path);
 
 // The endpoint of the S3 test server started by scripts/with_moto.sh
 // (VECPUFF_TEST_S3_ENDPOINT), or "" when the tests run without it.

@@ -83,19 +83,22 @@ class ServerTest : public ::testing::TestWithParam<std::string> {
   }
   void TearDown() override {
     if (HasFailure()) {
-      for (auto* s : servers_) std::cerr << "---- server log ----\n" << s->Log();
+      // By path: the servers of a test may be gone by now; their logs are not.
+      for (const std::string& log : server_logs_) {
+        std::cerr << "---- server log " << log << " ----\n" << ReadWholeFile(log);
+      }
     }
   }
   std::unique_ptr<ServerProcess> NewServer(const std::string& config = "") {
     std::vector<std::string> env;
     if (GetParam() == "s3") env = S3Env(endpoint_, bucket_);
     auto s = std::make_unique<ServerProcess>(dir_.path() + "/store", dir_.path(), config, env);
-    servers_.push_back(s.get());
+    server_logs_.push_back(s->log_path());
     return s;
   }
   ScratchDir dir_;
   std::string endpoint_, bucket_;
-  std::vector<ServerProcess*> servers_;
+  std::vector<std::string> server_logs_;  // of every server the test made
 };
 
 TEST_P(ServerTest, OriginalApiRoundTrip) {
@@ -272,6 +275,7 @@ void ServerTest::KillDuringWrites(const std::string& config, bool indexing) {
   std::map<std::string, int> acked;  // id -> request number that wrote it
   std::set<int> acked_requests;
   std::atomic<int> request_counter{0};
+  std::atomic<int> refused{0};  // answered with an error
   std::mutex mu;
 
   for (int cycle = 0; cycle < kCycles; ++cycle) {
@@ -301,11 +305,28 @@ void ServerTest::KillDuringWrites(const std::string& config, bool indexing) {
             for (const json& r : rows) acked[r["id"]] = req;
           } else if (!res) {
             break;  // connection reset: the server is gone
+          } else {
+            ++refused;
           }
         }
       });
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 400));
+    // The kill lands at a random moment after this run has acknowledged something (a slow
+    // start, e.g. under sanitizers against the S3 test server, must not leave a cycle, or
+    // the whole test, with nothing acknowledged to check).
+    size_t acked_before;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      acked_before = acked_requests.size();
+    }
+    for (int i = 0; i < 600; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (acked_requests.size() > acked_before) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 400));
     server->Kill();
     stop = true;
     for (auto& t : writers) t.join();
@@ -322,7 +343,7 @@ void ServerTest::KillDuringWrites(const std::string& config, bool indexing) {
                       {"include_vectors", false}});
   ASSERT_EQ(exact.status, 200) << exact.text;
   EXPECT_EQ(exact.body["results"].size(), docs.size());
-  ASSERT_FALSE(acked.empty());
+  ASSERT_FALSE(acked.empty()) << refused << " requests were answered with an error";
   ASSERT_LT(docs.size(), 10000u);
   int lost = 0;
   for (const auto& [id, req] : acked) {
@@ -348,7 +369,7 @@ void ServerTest::KillDuringWrites(const std::string& config, bool indexing) {
       EXPECT_GE(it->second["req"].get<int>(), req) << sibling;
     }
   }
-  std::cerr << "acknowledged requests: " << acked_requests.size()
+  std::cerr << "acknowledged requests: " << acked_requests.size() << ", refused: " << refused
             << ", documents after recovery: " << docs.size() << "\n";
   if (indexing) {
     // Once the compactor has indexed everything, the index alone serves the same rows.
