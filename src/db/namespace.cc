@@ -759,7 +759,7 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     size_t fetched = 0;
     bool widened = false;
     while (true) {
-      index.NearestCentroids(qn.data(), probes, &nearest);
+      index.NearestCentroids(qn.data(), probes, &nearest, qcode.data());
       // Query-aware pruning (SPANN): postings whose centroid is much farther than the
       // nearest one rarely hold a top-k neighbour; skip them (not when widening).
       if (!widened && !request.exact && options_->prune_ratio > 0 && !nearest.empty() &&

@@ -40,6 +40,8 @@ namespace vecpuff_hnswlib {
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+
 #include "index/ivf_index.h"
 #include "index/sq8.h"
 
@@ -93,7 +95,62 @@ std::shared_ptr<const CentroidGraph> CentroidGraph::Build(const uint8_t* codes, 
     spdlog::warn("centroid graph over {} centroids not built: {}", c, e.what());
     return nullptr;
   }
+  const double recall = graph->ProbeRecall(codes, c, dims);
+  if (recall < kMinProbeRecall) {
+    spdlog::info(
+        "centroid graph over {} centroids not used: it found {:.3f} of the true nearest "
+        "centroids of probe points (needs {}); searches compare every centroid",
+        c, recall, kMinProbeRecall);
+    return nullptr;
+  }
+  spdlog::debug("centroid graph over {} centroids: probe recall {:.3f}", c, recall);
   return graph;
+}
+
+double CentroidGraph::ProbeRecall(const uint8_t* codes, size_t c, uint32_t dims) const {
+  if (c < 2 || dims == 0) return 1.0;
+  const Sq8Kernels& k = Sq8KernelsBest();
+  const size_t probes = std::min(kProbePoints, c);
+  const size_t n = std::min(kProbeNearest, c);
+  std::mt19937 rng(static_cast<uint32_t>(c * 2654435761u));
+  std::normal_distribution<float> normal;
+  std::vector<uint32_t> dist(c);
+  std::vector<uint8_t> query(dims);
+  std::vector<float> noise(dims);
+  std::vector<std::pair<uint32_t, uint32_t>> found;
+  size_t hits = 0;
+  for (size_t p = 0; p < probes; ++p) {
+    const size_t s = p * c / probes;
+    const uint8_t* code = &codes[s * dims];
+    // Half way to the nearest other centroid, in a random direction.
+    k.squared_l2_batch(code, codes, c, dims, dims, dist.data());
+    uint32_t nearest = UINT32_MAX;
+    for (size_t i = 0; i < c; ++i) {
+      if (i != s) nearest = std::min(nearest, dist[i]);
+    }
+    double norm = 0;
+    for (float& x : noise) {
+      x = normal(rng);
+      norm += double{x} * x;
+    }
+    const double scale = norm > 0 ? 0.5 * std::sqrt(static_cast<double>(nearest) / norm) : 0.0;
+    for (uint32_t t = 0; t < dims; ++t) {
+      const double v = std::round(code[t] + scale * noise[t]);
+      query[t] = static_cast<uint8_t>(std::clamp(v, 0.0, 255.0));
+    }
+    // The true n nearest by code; a graph result counts if it is at least as near as the
+    // n-th (ties are equally good).
+    k.squared_l2_batch(query.data(), codes, c, dims, dims, dist.data());
+    std::vector<uint32_t> sorted(dist);
+    std::nth_element(sorted.begin(), sorted.begin() + (n - 1), sorted.end());
+    const uint32_t limit = sorted[n - 1];
+    found.clear();
+    Candidates(query.data(), kProbeWant, &found);
+    size_t good = 0;
+    for (const auto& [d, slot] : found) good += dist[slot] <= limit ? 1 : 0;
+    hits += std::min(good, n);
+  }
+  return static_cast<double>(hits) / static_cast<double>(probes * n);
 }
 
 void CentroidGraph::Candidates(const uint8_t* code, size_t want,

@@ -242,14 +242,18 @@ void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>*
 }
 
 void IndexState::NearestCentroids(const float* qn, size_t n,
-                                  std::vector<std::pair<float, uint32_t>>* out) const {
+                                  std::vector<std::pair<float, uint32_t>>* out,
+                                  const uint8_t* qcode) const {
   out->clear();
   if (cids_.empty() || n == 0) return;
   const size_t c = cids_.size();
-  thread_local std::vector<uint8_t> qcode;
+  thread_local std::vector<uint8_t> own_code;
   thread_local std::vector<uint64_t> order;  // (code distance << 32 | slot)
-  qcode.resize(dims_);
-  EncodeSq8(sq8_, qn, qcode.data());
+  if (qcode == nullptr) {
+    own_code.resize(dims_);
+    EncodeSq8(sq8_, qn, own_code.data());
+    qcode = own_code.data();
+  }
   order.clear();
   // Candidates by SQ8 code (a quarter of the memory traffic of floats): from the graph when
   // there are many centroids, else every centroid's code.
@@ -259,12 +263,12 @@ void IndexState::NearestCentroids(const float* qn, size_t n,
   if (graph != nullptr) {
     thread_local std::vector<std::pair<uint32_t, uint32_t>> found;
     found.clear();
-    graph->Candidates(qcode.data(), want, &found);
+    graph->Candidates(qcode, want, &found);
     for (const auto& [d, slot] : found) order.push_back((uint64_t{d} << 32) | slot);
   } else {
     thread_local std::vector<uint32_t> approx;
     approx.resize(c);
-    Sq8KernelsBest().squared_l2_batch(qcode.data(), ccodes_.data(), c, dims_, dims_, approx.data());
+    Sq8KernelsBest().squared_l2_batch(qcode, ccodes_.data(), c, dims_, dims_, approx.data());
     order.resize(c);
     for (size_t s = 0; s < c; ++s) order[s] = (uint64_t{approx[s]} << 32) | s;
   }

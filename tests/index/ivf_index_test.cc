@@ -1412,6 +1412,27 @@ TEST(NearestCentroids, EquidistantClustersBelowTheGraphThresholdAreFound) {
   EXPECT_GE(NearestCentroidsRecall(2000, true, /*clustered=*/true), 0.99);
 }
 
+// Codes of `count` centroids uniform in `dims` dimensions: in 16 a graph search finds the
+// nearest; in 512 every centroid is about as far as any other and it cannot.
+std::vector<uint8_t> UniformCodes(size_t count, uint32_t dims) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> u(0, 255);
+  std::vector<uint8_t> codes(count * dims);
+  for (uint8_t& x : codes) x = static_cast<uint8_t>(u(rng));
+  return codes;
+}
+
+// A graph that cannot find the probe points' nearest centroids is not used (Build returns
+// null, so searches compare every code); one that can is.
+TEST(CentroidGraphTest, GraphThatMissesProbePointsIsNotUsed) {
+  auto equidistant = UniformCodes(4000, 512);
+  EXPECT_EQ(CentroidGraph::Build(equidistant.data(), 4000, 512), nullptr);
+  auto low = UniformCodes(2000, 16);
+  auto graph = CentroidGraph::Build(low.data(), 2000, 16);
+  ASSERT_NE(graph, nullptr);
+  EXPECT_GE(graph->ProbeRecall(low.data(), 2000, 16), CentroidGraph::kMinProbeRecall);
+}
+
 TEST(NearestCentroids, GraphFindsTheTrueNearest) {
   EXPECT_GE(NearestCentroidsRecall(IndexState::kGroupThreshold * 2, true), 0.95);
 }
