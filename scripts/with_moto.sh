@@ -16,17 +16,32 @@ if [ $# -eq 0 ]; then
   exit 2
 fi
 
-# moto_server on PATH, pyenv's shim, or the module of the machine's Python.
+# moto under scripts/moto_atomic_server.py (moto's server with its conditional writes made
+# atomic, see that file), run by the first Python that has moto: python3, pyenv's, or the one
+# moto_server's own script names. Without any, moto_server as it is.
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MOTO=()
+PYTHONS=(python3 /root/.pyenv/shims/python3)
 if command -v moto_server >/dev/null 2>&1; then
-  MOTO=(moto_server)
-elif [ -x /root/.pyenv/shims/moto_server ] && /root/.pyenv/shims/moto_server --help >/dev/null 2>&1; then
-  MOTO=(/root/.pyenv/shims/moto_server)
-elif command -v python3 >/dev/null 2>&1 && python3 -c 'import moto.server' >/dev/null 2>&1; then
-  MOTO=(python3 -m moto.server)
-else
-  echo "moto_server not found: the S3 tests need moto (preinstalled with the machine's Python)" >&2
-  exit 127
+  shebang="$(head -n1 "$(command -v moto_server)" | sed -n 's/^#! *//p' | awk '{print $1}')"
+  [ -n "$shebang" ] && PYTHONS+=("$shebang")
+fi
+for py in "${PYTHONS[@]}"; do
+  if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import moto.server, moto.s3.responses' >/dev/null 2>&1; then
+    MOTO=("$py" "$HERE/moto_atomic_server.py")
+    break
+  fi
+done
+if [ ${#MOTO[@]} -eq 0 ]; then
+  if command -v moto_server >/dev/null 2>&1; then
+    MOTO=(moto_server)
+  elif [ -x /root/.pyenv/shims/moto_server ] && /root/.pyenv/shims/moto_server --help >/dev/null 2>&1; then
+    MOTO=(/root/.pyenv/shims/moto_server)
+  else
+    echo "moto_server not found: the S3 tests need moto (preinstalled with the machine's Python)" >&2
+    exit 127
+  fi
+  echo "with_moto.sh: moto's conditional writes are not atomic without scripts/moto_atomic_server.py" >&2
 fi
 
 LOG="$(mktemp "${TMPDIR:-/tmp}/with_moto.XXXXXX.log")"
