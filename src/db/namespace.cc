@@ -736,12 +736,6 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
   auto finite = [](float d) { return std::isnan(d) ? std::numeric_limits<float>::infinity() : d; };
 
   std::shared_lock<std::shared_mutex> lock(state_mu_);
-  // The unindexed tail, exhaustively.
-  for (const auto& [id, doc] : tail_) {
-    if (doc->kind != TailDoc::Kind::kUpsert || doc->vector.size() != dims) continue;
-    offer({finite(Distance(metric, q, q_norm, doc->vector.data(), doc->norm, dims)), &id, doc.get(),
-           nullptr, 0, nullptr});
-  }
 
   // The index: nearest centroids, their postings (fetched outside the lock), SQ8 scan, then
   // an exact rerank of the best candidates.
@@ -848,6 +842,15 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     }
   }
 
+  // The unindexed tail, exhaustively. After the index part: that part may release the lock
+  // to read postings, and a concurrent catch-up may then replace tail documents, so nothing
+  // taken from the tail may be held across it (the index part reads the tail only after
+  // taking the lock again).
+  for (const auto& [id, doc] : tail_) {
+    if (doc->kind != TailDoc::Kind::kUpsert || doc->vector.size() != dims) continue;
+    offer({finite(Distance(metric, q, q_norm, doc->vector.data(), doc->norm, dims)), &id, doc.get(),
+           nullptr, 0, nullptr});
+  }
   std::sort_heap(heap.begin(), heap.end(), worse);
   result.hits.reserve(heap.size());
   for (const Candidate& c : heap) {
