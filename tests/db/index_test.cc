@@ -438,9 +438,10 @@ TEST(IndexTest, ColdQueryTakesAtMostThreeSequentialRoundTrips) {
       ASSERT_TRUE(WriteRows(&db, "ns", &model, {{"t" + std::to_string(b), data.Next()}}, 1).ok());
     }
   }
-  // Each request takes 20 ms, so requests issued together overlap and requests that depend
-  // on each other do not.
-  LatencyInjectingStore slow(&store, std::chrono::milliseconds(20));
+  // Each request takes 100 ms, so requests issued together overlap and requests that depend
+  // on each other do not (with 20 ms, thread start-up under ASan on a loaded machine once
+  // made two requests of one wave look sequential).
+  LatencyInjectingStore slow(&store, std::chrono::milliseconds(100));
   RoundTripRecorder rec(&slow);
   Database cold(&rec, IndexOptions());
   auto r = cold.Query("ns", Q(data.Next(), 10));
