@@ -175,6 +175,21 @@ Status DecodeOp(Decoder* d, WalOp* op) {
   return Status::OK();
 }
 
+// The encoded size of one request (its op count and its ops); appends the attribute texts
+// of its ops, in order, to *attributes.
+size_t RequestRawSize(const WalRequest& request, std::vector<std::string>* attributes) {
+  size_t size = 4;
+  for (const WalOp& op : request.ops) {
+    size += 2 + 4 + op.id.size();
+    if (op.type == WalOpType::kUpsert) size += 4 + op.vector.size() * sizeof(float);
+    if (HasAttributes(op.type)) {
+      attributes->push_back(AttributesText(op.attributes));
+      size += 4 + attributes->back().size();
+    }
+  }
+  return size;
+}
+
 }  // namespace
 
 uint64_t WalPayloadRawSize(std::string_view payload) {
@@ -185,17 +200,7 @@ std::string EncodeWalPayload(const std::vector<WalRequest>& requests) {
   // The body's exact size first, so that it is written in place, once.
   std::vector<std::string> attributes;
   size_t raw_size = 4;
-  for (const WalRequest& r : requests) {
-    raw_size += 4;
-    for (const WalOp& op : r.ops) {
-      raw_size += 2 + 4 + op.id.size();
-      if (op.type == WalOpType::kUpsert) raw_size += 4 + op.vector.size() * sizeof(float);
-      if (HasAttributes(op.type)) {
-        attributes.push_back(AttributesText(op.attributes));
-        raw_size += 4 + attributes.back().size();
-      }
-    }
-  }
+  for (const WalRequest& r : requests) raw_size += RequestRawSize(r, &attributes);
   // Payload = compression byte, uncompressed size (u64), then the (compressed) bytes. The
   // body is written right after that 9-byte prefix, so that storing it uncompressed needs
   // no copy.
@@ -253,15 +258,7 @@ std::string EncodeWalPayload(const std::vector<WalRequest>& requests) {
 
 EncodedWalRequest EncodeWalRequest(const WalRequest& request) {
   std::vector<std::string> attributes;
-  size_t raw_size = 4;
-  for (const WalOp& op : request.ops) {
-    raw_size += 2 + 4 + op.id.size();
-    if (op.type == WalOpType::kUpsert) raw_size += 4 + op.vector.size() * sizeof(float);
-    if (HasAttributes(op.type)) {
-      attributes.push_back(AttributesText(op.attributes));
-      raw_size += 4 + attributes.back().size();
-    }
-  }
+  const size_t raw_size = RequestRawSize(request, &attributes);
   EncodedWalRequest out;
   out.raw_size = raw_size;
   std::unique_ptr<Scratch> scratch = Pool().Take();
