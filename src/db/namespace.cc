@@ -623,7 +623,8 @@ void Namespace::MaybeAdvanceManifestHint() {
   if (!s.ok()) spdlog::debug("namespace '{}': manifest hint not advanced: {}", name_, s.ToString());
 }
 
-Result<std::shared_ptr<const PostingData>> Namespace::ReadPosting(uint32_t centroid_id,
+Result<std::shared_ptr<const PostingData>> Namespace::ReadPosting(const IndexState& state,
+                                                                  uint32_t centroid_id,
                                                                   const PostingRef& ref) {
   const PostingCache::Key key(ref);
   if (posting_cache_ != nullptr) {
@@ -631,14 +632,14 @@ Result<std::shared_ptr<const PostingData>> Namespace::ReadPosting(uint32_t centr
   }
   auto got = store_->Get(ref.pack, ByteRange{ref.offset, ref.length});
   if (!got.ok()) return got.status().WithContext("reading posting from " + ref.pack);
-  return DecodeAndCache(centroid_id, ref, got->data, Dimensions());
+  return DecodeAndCache(centroid_id, ref, got->data, Dimensions(), state.metric(), state.sq8());
 }
 
-Result<std::shared_ptr<const PostingData>> Namespace::DecodeAndCache(uint32_t centroid_id,
-                                                                     const PostingRef& ref,
-                                                                     std::string_view bytes,
-                                                                     uint32_t dims) {
+Result<std::shared_ptr<const PostingData>> Namespace::DecodeAndCache(
+    uint32_t centroid_id, const PostingRef& ref, std::string_view bytes, uint32_t dims,
+    DistanceMetric metric, const Sq8Params& sq8) {
   VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<PostingData> p, DecodePosting(bytes, centroid_id, dims));
+  if (sq8.dims() == dims) ComputeCodeErrors(metric, sq8, p.get());
   std::shared_ptr<const PostingData> cp = std::move(p);
   if (posting_cache_ != nullptr) posting_cache_->Put(PostingCache::Key(ref), cp);
   return cp;
@@ -747,6 +748,11 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     IndexSpaceVector(metric, q, dims, qn.data());
     std::vector<uint8_t> qcode(dims);
     EncodeSq8(index.sq8(), qn.data(), qcode.data());
+    // Infinite (no entry skipped on its bounds) if the index measured another metric.
+    const float query_error =
+        index.metric() == metric
+            ? IndexSpaceCodeError(metric, q_norm, index.sq8(), qn.data(), qcode.data())
+            : std::numeric_limits<float>::infinity();
     size_t probes = request.probes != 0 ? request.probes : options_->default_probes;
     if (request.exact) probes = index.centroid_count();
     std::vector<std::pair<float, uint32_t>> nearest;
@@ -785,6 +791,9 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
       }
       if (!reads.empty()) {
         const uint64_t epoch = epoch_;
+        // What decoding needs of the index, copied: it may be replaced while unlocked.
+        const DistanceMetric index_metric = index.metric();
+        const Sq8Params sq8 = index.sq8();
         lock.unlock();
         // All at once: a cold query's postings are one round trip, however many there are.
         std::vector<Result<GetResult>> got =
@@ -798,8 +807,9 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
             }
             return got[i].status().WithContext("reading posting from " + reads[i].key);
           }
-          VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const PostingData> cp,
-                                   DecodeAndCache(ids[i], refs[i], got[i]->data, dims));
+          VECPUFF_ASSIGN_OR_RETURN(
+              std::shared_ptr<const PostingData> cp,
+              DecodeAndCache(ids[i], refs[i], got[i]->data, dims, index_metric, sq8));
           postings.push_back(std::move(cp));
         }
         lock.lock();
@@ -814,9 +824,17 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
       const size_t rerank =
           request.exact ? std::numeric_limits<size_t>::max() : std::max<size_t>(2 * k, k + 32);
       ScanPostings(index, scan, qcode.data(), rerank, &tail_masked_, &hits);
-      // Rerank at full precision, skipping documents the tail overrides.
-      size_t valid = 0;
-      std::vector<Candidate> from_index;
+      // Rerank at full precision, skipping documents the tail overrides, and entries whose
+      // distance bounds (Sq8DistanceBounds) show they cannot be among the k nearest of these
+      // candidates: the result is the same as reranking every one.
+      struct Valid {
+        const ScanHit* hit;
+        const std::string* id;
+        const nlohmann::json* patch;
+        DistanceBounds bounds;
+      };
+      std::vector<Valid> valid;
+      valid.reserve(hits.size());
       for (const ScanHit& h : hits) {
         const std::string& id = h.posting->ids[h.index];
         const nlohmann::json* patch = nullptr;
@@ -825,19 +843,35 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
           if (t->second->kind != TailDoc::Kind::kPatch) continue;  // newer version in the tail
           patch = &t->second->attributes;
         }
-        ++valid;
-        const float* v = &h.posting->vectors[size_t{h.index} * dims];
-        from_index.push_back(
-            {finite(Distance(metric, q, q_norm, v, h.posting->norms[h.index], dims)), &id, nullptr,
-             h.posting, h.index, patch});
+        const std::vector<float>& errors = h.posting->code_errors;
+        const float entry_error = errors.size() == h.posting->size()
+                                      ? errors[h.index]
+                                      : std::numeric_limits<float>::infinity();
+        valid.push_back({&h, &id, patch,
+                         Sq8DistanceBounds(index.metric(), index.sq8().scale, h.approx, query_error,
+                                           entry_error)});
       }
       // Too few live documents near the query (e.g. most were deleted): widen the search.
-      if (valid < k && fetched < index.centroid_count()) {
+      if (valid.size() < k && fetched < index.centroid_count()) {
         probes = std::min(index.centroid_count(), std::max<size_t>(probes * 2, 1));
         widened = true;
         continue;
       }
-      for (const Candidate& c : from_index) offer(c);
+      float limit = std::numeric_limits<float>::infinity();  // the k-th smallest upper bound
+      if (valid.size() > k) {
+        std::vector<float> uppers;
+        uppers.reserve(valid.size());
+        for (const Valid& v : valid) uppers.push_back(v.bounds.upper);
+        std::nth_element(uppers.begin(), uppers.begin() + (k - 1), uppers.end());
+        limit = uppers[k - 1];
+      }
+      for (const Valid& c : valid) {
+        if (c.bounds.lower > limit) continue;
+        const ScanHit& h = *c.hit;
+        const float* v = &h.posting->vectors[size_t{h.index} * dims];
+        offer({finite(Distance(metric, q, q_norm, v, h.posting->norms[h.index], dims)), c.id,
+               nullptr, h.posting, h.index, c.patch});
+      }
       break;
     }
   }
@@ -1010,7 +1044,9 @@ Status Namespace::CompactOnce() {
     std::snprintf(name, sizeof(name), "pack-%04zu", k);
     return IndexObjectKey(options_->key_prefix, name_, in.generation, writer_id_, name);
   };
-  in.source = [this](uint32_t cid, const PostingRef& ref) { return ReadPosting(cid, ref); };
+  in.source = [this, state = in.state](uint32_t cid, const PostingRef& ref) {
+    return ReadPosting(*state, cid, ref);
+  };
   in.changes.reserve(docs.size());
   for (const auto& [id, doc] : docs) {
     DocChange c;

@@ -186,13 +186,18 @@ class Namespace {
   // entries it covers.
   void InstallIndexLocked(std::unique_ptr<IndexState> index, uint64_t generation,
                           uint64_t through_seq);
-  // Reads the posting of `ref` (memory cache, else the store), verifying it.
-  Result<std::shared_ptr<const PostingData>> ReadPosting(uint32_t centroid_id,
+  // Reads the posting of `ref`, a posting of `state` (memory cache, else the store),
+  // verifying it.
+  Result<std::shared_ptr<const PostingData>> ReadPosting(const IndexState& state,
+                                                         uint32_t centroid_id,
                                                          const PostingRef& ref);
-  // Decodes the bytes read for `ref` and puts the posting in the memory cache.
+  // Decodes the bytes read for `ref` (a posting of an index with `metric` and `sq8`), derives
+  // its code errors (ComputeCodeErrors) and puts it in the memory cache.
   Result<std::shared_ptr<const PostingData>> DecodeAndCache(uint32_t centroid_id,
                                                             const PostingRef& ref,
-                                                            std::string_view bytes, uint32_t dims);
+                                                            std::string_view bytes, uint32_t dims,
+                                                            DistanceMetric metric,
+                                                            const Sq8Params& sq8);
   Status RefreshIndex();  // adopts a newer index generation from the manifest
   Status CompactOnce();
   Status CollectGarbage();

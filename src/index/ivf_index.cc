@@ -31,6 +31,49 @@ void IndexSpaceVector(DistanceMetric metric, const float* v, size_t dims, float*
   for (size_t i = 0; i < dims; ++i) out[i] = v[i] * inv;
 }
 
+float IndexSpaceCodeError(DistanceMetric metric, float norm, const Sq8Params& sq8,
+                          const float* space, const uint8_t* code) {
+  if (metric == DistanceMetric::kCosineDistance && !(norm > 0 && std::isfinite(norm))) {
+    return std::numeric_limits<float>::infinity();
+  }
+  return Sq8CodeError(sq8, space, code);
+}
+
+void ComputeCodeErrors(DistanceMetric metric, const Sq8Params& sq8, PostingData* p) {
+  const size_t dims = p->dims;
+  p->code_errors.resize(p->size());
+  std::vector<float> space(dims);
+  for (size_t i = 0; i < p->size(); ++i) {
+    IndexSpaceVector(metric, &p->vectors[i * dims], dims, space.data());
+    p->code_errors[i] =
+        IndexSpaceCodeError(metric, p->norms[i], sq8, space.data(), &p->codes[i * dims]);
+  }
+}
+
+DistanceBounds Sq8DistanceBounds(DistanceMetric metric, float scale, uint32_t approx,
+                                 float query_error, float entry_error) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const double err = double{query_error} + entry_error;
+  if (!std::isfinite(err)) return {0, kInf};
+  const double d = scale * std::sqrt(static_cast<double>(approx));
+  const double lo = std::max(0.0, d - err);
+  const double hi = d + err;
+  double lower = lo * lo;
+  double upper = hi * hi;
+  // Rounding: the errors and Distance() are float sums over the dimensions (relative error
+  // far below 1e-3); cosine distance is 1 - cos from a float dot product (absolute).
+  double slack_abs = 0;
+  if (metric == DistanceMetric::kCosineDistance) {
+    lower /= 2;
+    upper /= 2;
+    slack_abs = 1e-5;
+  }
+  lower = lower * (1 - 1e-3) - slack_abs;
+  upper = upper * (1 + 1e-3) + slack_abs;
+  return {static_cast<float>(std::max(0.0, lower)),
+          std::isfinite(upper) ? static_cast<float>(upper) : kInf};
+}
+
 // ---------------------------------------------------------------------------------------
 // IndexState
 

@@ -247,4 +247,27 @@ void ScanPostings(const IndexState& state, const std::vector<const PostingData*>
 // The vector as the index sees it: normalized for cosine (zero stays zero), as is for L2.
 void IndexSpaceVector(DistanceMetric metric, const float* v, size_t dims, float* out);
 
+// Sq8CodeError of a vector's index-space form `space` (IndexSpaceVector) and its `code`;
+// +inf under cosine when the vector has no direction (`norm`, its raw norm, is 0 or not
+// finite: its distance is then not a function of the index-space vectors).
+float IndexSpaceCodeError(DistanceMetric metric, float norm, const Sq8Params& sq8,
+                          const float* space, const uint8_t* code);
+
+// Fills p->code_errors with every entry's IndexSpaceCodeError.
+void ComputeCodeErrors(DistanceMetric metric, const Sq8Params& sq8, PostingData* p);
+
+// Bounds on the full-precision distance (as Distance() computes it) between a query and a
+// scanned entry, from their code distance `approx` (squared L2 between the SQ8 codes, in code
+// units) and the two code errors (IndexSpaceCodeError). The codes decode to vectors
+// scale * sqrt(approx) apart, each within its code error of the index-space vector it stands
+// for, so by the triangle inequality the index-space L2 distance is within the sum of the
+// errors of that. Cosine distance is half the squared L2 of the normalized vectors. Widened
+// for float rounding; {0, +inf} when an error is infinite.
+struct DistanceBounds {
+  float lower;
+  float upper;
+};
+DistanceBounds Sq8DistanceBounds(DistanceMetric metric, float scale, uint32_t approx,
+                                 float query_error, float entry_error);
+
 }  // namespace vecpuff

@@ -85,7 +85,7 @@ Status ReadRef(Decoder* d, PostingRef* ref) {
 
 size_t PostingData::MemoryBytes() const {
   size_t bytes = sizeof(*this) + docnos.size() * 4 + versions.size() * 8 + norms.size() * 4 +
-                 codes.size() + vectors.size() * 4;
+                 codes.size() + vectors.size() * 4 + code_errors.size() * 4;
   for (const auto& s : ids) bytes += s.size() + sizeof(std::string);
   for (const auto& s : attributes) bytes += s.size() + sizeof(std::string);
   return bytes;
@@ -100,6 +100,7 @@ void PostingData::AppendFrom(const PostingData& other, size_t i) {
                  other.vectors.begin() + (i + 1) * dims);
   ids.push_back(other.ids[i]);
   attributes.push_back(other.attributes[i]);
+  code_errors.clear();
 }
 
 std::string EncodePosting(const PostingData& p) {

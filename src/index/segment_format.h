@@ -45,6 +45,10 @@ struct PostingData {
   std::vector<float> vectors;
   std::vector<std::string> ids;
   std::vector<std::string> attributes;  // JSON object text, one per entry
+  // Derived when a posting is loaded for search, never stored: each entry's
+  // IndexSpaceCodeError (ivf_index.h), which bounds its distance from its code distance. Empty
+  // when not derived (then no entry is skipped on its bounds). AppendFrom leaves it empty.
+  std::vector<float> code_errors;
 
   size_t size() const { return docnos.size(); }
   // Approximate heap bytes, for cache accounting.

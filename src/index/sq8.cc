@@ -66,6 +66,18 @@ bool CpuHas(SimdLevel level) {
 // VECPUFF_SIMD caps the level exactly as BestKernels() reads it (distance_kernels.cc).
 }  // namespace
 
+float Sq8CodeError(const Sq8Params& params, const float* x, const uint8_t* codes) {
+  double sum = 0;
+  const size_t n = params.dims();
+  for (size_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - (static_cast<double>(params.offset[i]) +
+                                                  static_cast<double>(codes[i]) * params.scale);
+    sum += d * d;
+  }
+  const double e = std::sqrt(sum);
+  return std::isfinite(e) ? static_cast<float>(e) : std::numeric_limits<float>::infinity();
+}
+
 Sq8Params TrainSq8(const float* data, size_t n, size_t dims) {
   std::vector<float> lo(dims, std::numeric_limits<float>::infinity());
   std::vector<float> hi(dims, -std::numeric_limits<float>::infinity());

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -1435,6 +1436,88 @@ TEST(CentroidGraphTest, GraphThatMissesProbePointsIsNotUsed) {
 
 TEST(NearestCentroids, GraphFindsTheTrueNearest) {
   EXPECT_GE(NearestCentroidsRecall(IndexState::kGroupThreshold * 2, true), 0.95);
+}
+
+// Sq8DistanceBounds holds for any data: off the quantizer's grid, values outside its range
+// (clamped codes), both metrics, and vectors without a direction under cosine.
+TEST(Sq8DistanceBoundsTest, TheFullPrecisionDistanceIsWithinTheBounds) {
+  constexpr uint32_t kD = 48;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g(0, 3);
+  for (DistanceMetric metric :
+       {DistanceMetric::kEuclideanSquared, DistanceMetric::kCosineDistance}) {
+    std::vector<std::vector<float>> rows(200, std::vector<float>(kD));
+    std::vector<float> space(200 * kD);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      for (float& x : rows[r]) x = g(rng);
+      IndexSpaceVector(metric, rows[r].data(), kD, &space[r * kD]);
+    }
+    Sq8Params sq8 = TrainSq8(space.data(), 100, kD);  // half the rows fall outside the range
+    std::fill(rows[7].begin(), rows[7].end(), 0.0f);  // no direction
+    for (size_t r = 0; r < rows.size(); ++r) {
+      IndexSpaceVector(metric, rows[r].data(), kD, &space[r * kD]);
+    }
+    std::vector<uint8_t> codes(rows.size() * kD);
+    std::vector<float> errors(rows.size());
+    for (size_t r = 0; r < rows.size(); ++r) {
+      EncodeSq8(sq8, &space[r * kD], &codes[r * kD]);
+      errors[r] = IndexSpaceCodeError(metric, Norm(rows[r].data(), kD), sq8, &space[r * kD],
+                                      &codes[r * kD]);
+    }
+    EXPECT_TRUE(std::isinf(errors[7]) || metric == DistanceMetric::kEuclideanSquared);
+    size_t tight = 0;
+    for (size_t a = 0; a < rows.size(); a += 3) {
+      for (size_t b = 0; b < rows.size(); ++b) {
+        const float* qa = rows[a].data();
+        const float* vb = rows[b].data();
+        const float d = Distance(metric, qa, Norm(qa, kD), vb, Norm(vb, kD), kD);
+        const uint32_t approx =
+            Sq8KernelsFor(SimdLevel::kScalar).squared_l2(&codes[a * kD], &codes[b * kD], kD);
+        const DistanceBounds bd =
+            Sq8DistanceBounds(metric, sq8.scale, approx, errors[a], errors[b]);
+        ASSERT_LE(bd.lower, d) << "rows " << a << ", " << b;
+        ASSERT_GE(bd.upper, d) << "rows " << a << ", " << b;
+        tight += bd.upper < 2 * d + 1e-3f;
+      }
+    }
+    EXPECT_GT(tight, 0u);  // the bounds are not vacuous
+  }
+}
+
+// On an integer grid (uint8 pixels) the codes are exact: both errors are zero and the
+// bounds pin the distance (up to the rounding slack).
+TEST(Sq8DistanceBoundsTest, GridDataHasZeroErrorAndTightBounds) {
+  constexpr uint32_t kD = 16;
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> u(0, 255);
+  std::vector<float> rows(2 * kD);
+  for (float& x : rows) x = static_cast<float>(u(rng));
+  std::vector<float> range(2 * kD);
+  for (uint32_t i = 0; i < kD; ++i) range[i] = 0, range[kD + i] = 255;
+  Sq8Params sq8 = TrainSq8(range.data(), 2, kD);
+  std::vector<uint8_t> codes(2 * kD);
+  EncodeSq8(sq8, rows.data(), codes.data());
+  EncodeSq8(sq8, rows.data() + kD, codes.data() + kD);
+  const float e0 =
+      IndexSpaceCodeError(DistanceMetric::kEuclideanSquared, 1, sq8, rows.data(), codes.data());
+  const float e1 = IndexSpaceCodeError(DistanceMetric::kEuclideanSquared, 1, sq8, rows.data() + kD,
+                                       codes.data() + kD);
+  EXPECT_EQ(e0, 0.0f);
+  EXPECT_EQ(e1, 0.0f);
+  const float d = SquaredL2(rows.data(), rows.data() + kD, kD);
+  const uint32_t approx = Sq8KernelsBest().squared_l2(codes.data(), codes.data() + kD, kD);
+  const DistanceBounds bd =
+      Sq8DistanceBounds(DistanceMetric::kEuclideanSquared, sq8.scale, approx, e0, e1);
+  EXPECT_LE(bd.lower, d);
+  EXPECT_GE(bd.upper, d);
+  EXPECT_LT(bd.upper - bd.lower, 3e-3f * d);
+}
+
+TEST(Sq8DistanceBoundsTest, AnInfiniteErrorGivesNoBound) {
+  const DistanceBounds bd = Sq8DistanceBounds(DistanceMetric::kEuclideanSquared, 1, 100,
+                                              std::numeric_limits<float>::infinity(), 0);
+  EXPECT_EQ(bd.lower, 0.0f);
+  EXPECT_TRUE(std::isinf(bd.upper));
 }
 
 }  // namespace
