@@ -639,7 +639,7 @@ Result<std::shared_ptr<const PostingData>> Namespace::DecodeAndCache(
     uint32_t centroid_id, const PostingRef& ref, std::string_view bytes, uint32_t dims,
     DistanceMetric metric, const Sq8Params& sq8) {
   VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<PostingData> p, DecodePosting(bytes, centroid_id, dims));
-  if (sq8.dims() == dims) ComputeCodeErrors(metric, sq8, p.get());
+  if (sq8.dims() == dims) DeriveSearchData(metric, sq8, p.get());
   std::shared_ptr<const PostingData> cp = std::move(p);
   if (posting_cache_ != nullptr) posting_cache_->Put(PostingCache::Key(ref), cp);
   return cp;
@@ -748,18 +748,20 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     IndexSpaceVector(metric, q, dims, qn.data());
     std::vector<uint8_t> qcode(dims);
     EncodeSq8(index.sq8(), qn.data(), qcode.data());
-    // Infinite (no entry skipped on its bounds) if the index measured another metric.
-    const float query_error =
-        index.metric() == metric
-            ? IndexSpaceCodeError(metric, q_norm, index.sq8(), qn.data(), qcode.data())
-            : std::numeric_limits<float>::infinity();
+    // The code error of the query (Sq8CodeError), and for the rerank bounds in the metric's
+    // terms (IndexSpaceCodeError): infinite (no entry skipped on its bounds) if the index
+    // measured another metric.
+    const float code_error = Sq8CodeError(index.sq8(), qn.data(), qcode.data());
+    const float query_error = index.metric() == metric && HasIndexSpaceForm(metric, q_norm)
+                                  ? code_error
+                                  : std::numeric_limits<float>::infinity();
     size_t probes = request.probes != 0 ? request.probes : options_->default_probes;
     if (request.exact) probes = index.centroid_count();
     std::vector<std::pair<float, uint32_t>> nearest;
     size_t fetched = 0;
     bool widened = false;
     while (true) {
-      index.NearestCentroids(qn.data(), probes, &nearest, qcode.data());
+      index.NearestCentroids(qn.data(), probes, &nearest, qcode.data(), code_error);
       // Query-aware pruning (SPANN): postings whose centroid is much farther than the
       // nearest one rarely hold a top-k neighbour; skip them (not when widening).
       if (!widened && !request.exact && options_->prune_ratio > 0 && !nearest.empty() &&

@@ -192,7 +192,7 @@ class Namespace {
                                                          uint32_t centroid_id,
                                                          const PostingRef& ref);
   // Decodes the bytes read for `ref` (a posting of an index with `metric` and `sq8`), derives
-  // its code errors (ComputeCodeErrors) and puts it in the memory cache.
+  // what the scan needs (DeriveSearchData) and puts it in the memory cache.
   Result<std::shared_ptr<const PostingData>> DecodeAndCache(uint32_t centroid_id,
                                                             const PostingRef& ref,
                                                             std::string_view bytes, uint32_t dims,

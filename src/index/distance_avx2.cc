@@ -56,4 +56,26 @@ float SquaredL2Avx2(const float* a, const float* b, size_t n) {
   return sum;
 }
 
+void SquaredL2ColumnsAvx2(const float* q, const float* cols, size_t d, size_t count, size_t stride,
+                          float* out) {
+  size_t j = 0;
+  for (; j + 8 <= count; j += 8) {
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t t = 0; t < d; ++t) {
+      const __m256 diff =
+          _mm256_sub_ps(_mm256_set1_ps(q[t]), _mm256_loadu_ps(cols + t * stride + j));
+      acc = _mm256_fmadd_ps(diff, diff, acc);
+    }
+    _mm256_storeu_ps(out + j, acc);
+  }
+  for (; j < count; ++j) {  // the last columns, one at a time (same arithmetic)
+    float acc = 0;
+    for (size_t t = 0; t < d; ++t) {
+      const float diff = q[t] - cols[t * stride + j];
+      acc = __builtin_fmaf(diff, diff, acc);
+    }
+    out[j] = acc;
+  }
+}
+
 }  // namespace vecpuff::internal

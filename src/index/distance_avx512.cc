@@ -59,4 +59,19 @@ float SquaredL2Avx512(const float* a, const float* b, size_t n) {
   return HorizontalSum(_mm512_add_ps(acc0, acc1));
 }
 
+void SquaredL2ColumnsAvx512(const float* q, const float* cols, size_t d, size_t count,
+                            size_t stride, float* out) {
+  for (size_t j = 0; j < count; j += 16) {
+    const __mmask16 mask =
+        count - j >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (count - j)) - 1);
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t t = 0; t < d; ++t) {
+      const __m512 diff =
+          _mm512_sub_ps(_mm512_set1_ps(q[t]), _mm512_maskz_loadu_ps(mask, cols + t * stride + j));
+      acc = _mm512_fmadd_ps(diff, diff, acc);
+    }
+    _mm512_mask_storeu_ps(out + j, mask, acc);
+  }
+}
+
 }  // namespace vecpuff::internal

@@ -9,11 +9,12 @@ namespace vecpuff {
 namespace {
 
 constexpr DistanceKernels kScalar{SimdLevel::kScalar, internal::DotScalar,
-                                  internal::SquaredL2Scalar};
+                                  internal::SquaredL2Scalar, internal::SquaredL2ColumnsScalar};
 #if defined(__x86_64__)
-constexpr DistanceKernels kAvx2{SimdLevel::kAvx2, internal::DotAvx2, internal::SquaredL2Avx2};
+constexpr DistanceKernels kAvx2{SimdLevel::kAvx2, internal::DotAvx2, internal::SquaredL2Avx2,
+                                internal::SquaredL2ColumnsAvx2};
 constexpr DistanceKernels kAvx512{SimdLevel::kAvx512, internal::DotAvx512,
-                                  internal::SquaredL2Avx512};
+                                  internal::SquaredL2Avx512, internal::SquaredL2ColumnsAvx512};
 #endif
 
 bool CpuHas(SimdLevel level) {

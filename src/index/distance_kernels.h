@@ -27,6 +27,11 @@ struct DistanceKernels {
   SimdLevel level;
   float (*dot)(const float* a, const float* b, size_t n);
   float (*squared_l2)(const float* a, const float* b, size_t n);
+  // out[j] = squared L2 between q (d floats) and column j of a column-major block:
+  // sum over t < d of (q[t] - cols[t * stride + j])^2, for j < count (stride >= count).
+  // Vectorized across columns: for many short vectors (projected centroids).
+  void (*squared_l2_columns)(const float* q, const float* cols, size_t d, size_t count,
+                             size_t stride, float* out);
 };
 
 // The levels this CPU (and this build) supports, scalar first.

@@ -9,12 +9,18 @@ namespace vecpuff::internal {
 
 float DotScalar(const float* a, const float* b, size_t n);
 float SquaredL2Scalar(const float* a, const float* b, size_t n);
+void SquaredL2ColumnsScalar(const float* q, const float* cols, size_t d, size_t count,
+                            size_t stride, float* out);
 
 #if defined(__x86_64__)
 float DotAvx2(const float* a, const float* b, size_t n);
 float SquaredL2Avx2(const float* a, const float* b, size_t n);
+void SquaredL2ColumnsAvx2(const float* q, const float* cols, size_t d, size_t count, size_t stride,
+                          float* out);
 float DotAvx512(const float* a, const float* b, size_t n);
 float SquaredL2Avx512(const float* a, const float* b, size_t n);
+void SquaredL2ColumnsAvx512(const float* q, const float* cols, size_t d, size_t count,
+                            size_t stride, float* out);
 #endif
 
 }  // namespace vecpuff::internal

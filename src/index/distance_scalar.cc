@@ -19,4 +19,16 @@ float SquaredL2Scalar(const float* a, const float* b, size_t n) {
   return static_cast<float>(sum);
 }
 
+void SquaredL2ColumnsScalar(const float* q, const float* cols, size_t d, size_t count,
+                            size_t stride, float* out) {
+  for (size_t j = 0; j < count; ++j) {
+    double sum = 0;
+    for (size_t t = 0; t < d; ++t) {
+      const double diff = static_cast<double>(q[t]) - cols[t * stride + j];
+      sum += diff * diff;
+    }
+    out[j] = static_cast<float>(sum);
+  }
+}
+
 }  // namespace vecpuff::internal

@@ -33,20 +33,20 @@ void IndexSpaceVector(DistanceMetric metric, const float* v, size_t dims, float*
 
 float IndexSpaceCodeError(DistanceMetric metric, float norm, const Sq8Params& sq8,
                           const float* space, const uint8_t* code) {
-  if (metric == DistanceMetric::kCosineDistance && !(norm > 0 && std::isfinite(norm))) {
-    return std::numeric_limits<float>::infinity();
-  }
+  if (!HasIndexSpaceForm(metric, norm)) return std::numeric_limits<float>::infinity();
   return Sq8CodeError(sq8, space, code);
 }
 
-void ComputeCodeErrors(DistanceMetric metric, const Sq8Params& sq8, PostingData* p) {
+void DeriveSearchData(DistanceMetric metric, const Sq8Params& sq8, PostingData* p) {
   const size_t dims = p->dims;
   p->code_errors.resize(p->size());
+  p->code_sums.resize(p->size());
   std::vector<float> space(dims);
   for (size_t i = 0; i < p->size(); ++i) {
     IndexSpaceVector(metric, &p->vectors[i * dims], dims, space.data());
     p->code_errors[i] =
         IndexSpaceCodeError(metric, p->norms[i], sq8, space.data(), &p->codes[i * dims]);
+    p->code_sums[i] = Sq8Sums(&p->codes[i * dims], dims);
   }
 }
 
@@ -124,9 +124,13 @@ void IndexState::RemoveSlot(uint32_t slot) {
               cvecs_.begin() + size_t{slot} * dims_);
     std::copy(ccodes_.begin() + size_t{last} * dims_, ccodes_.begin() + size_t{last + 1} * dims_,
               ccodes_.begin() + size_t{slot} * dims_);
+    cerrors_[slot] = cerrors_[last];
+    csums_[slot] = csums_[last];
     slot_of_[cids_[slot]] = slot;
   }
   cids_.pop_back();
+  cerrors_.pop_back();
+  csums_.pop_back();
   refs_.pop_back();
   more_parts_.pop_back();
   cvecs_.resize(cvecs_.size() - dims_);
@@ -135,6 +139,7 @@ void IndexState::RemoveSlot(uint32_t slot) {
 
 Status IndexState::Apply(const IndexMeta& meta) {
   if (meta.is_base) {
+    // A base replaces every centroid: its projection is fitted afresh.
     *this = IndexState();
     metric_ = meta.metric;
     dims_ = meta.dims;
@@ -167,6 +172,8 @@ Status IndexState::Apply(const IndexMeta& meta) {
       cvecs_.insert(cvecs_.end(), c.vector.begin(), c.vector.end());
       ccodes_.resize(ccodes_.size() + dims_);
       EncodeSq8(sq8_, c.vector.data(), &ccodes_[ccodes_.size() - dims_]);
+      cerrors_.push_back(Sq8CodeError(sq8_, c.vector.data(), &ccodes_[ccodes_.size() - dims_]));
+      csums_.push_back(Sq8Sums(&ccodes_[ccodes_.size() - dims_], dims_));
     }
     ++pack_refs_[c.ref.pack];
     for (const PostingRef& r : c.more_parts) ++pack_refs_[r.pack];
@@ -209,6 +216,19 @@ Status IndexState::Apply(const IndexMeta& meta) {
       graph_->codes = ccodes_;
       graph_->count = cids_.size();
       graph_->dims = dims_;
+    }
+    std::shared_ptr<LazyProjection> old = std::move(projection_);
+    projection_.reset();
+    if (dims_ >= kProjectionMinDims && cids_.size() >= kProjectionMinCount &&
+        cids_.size() < kGroupThreshold) {
+      projection_ = std::make_shared<LazyProjection>();
+      projection_->vecs = cvecs_;
+      projection_->count = cids_.size();
+      projection_->dims = dims_;
+      if (old && old->ready.load(std::memory_order_acquire) && old->basis) {
+        projection_->inherited = old->basis;
+        projection_->inherited_fit_count = old->fit_count;
+      }
     }
   }
   return Status::OK();
@@ -265,6 +285,61 @@ const CentroidGraph* IndexState::ReadyGraph() const {
   return nullptr;
 }
 
+void IndexState::LazyProjection::Build() {
+  std::call_once(once, [this] {
+    if (inherited && count <= 2 * inherited_fit_count && 2 * count >= inherited_fit_count) {
+      basis = inherited;
+      fit_count = inherited_fit_count;
+    } else {
+      basis = Projection::Fit(vecs.data(), count, dims, kProjectionDims);
+      fit_count = count;
+    }
+    inherited.reset();
+    if (basis) {
+      const size_t d = basis->d();
+      coords.resize(count * d);
+      residual.resize(count);
+      std::vector<float> y(d);
+      for (size_t s = 0; s < count; ++s) {
+        residual[s] = basis->Project(&vecs[s * dims], y.data());
+        double sq = double{residual[s]} * residual[s];
+        for (size_t t = 0; t < d; ++t) {
+          coords[t * count + s] = y[t];
+          sq += double{y[t]} * y[t];
+        }
+        max_sq = std::max(max_sq, sq);
+      }
+      if (!std::isfinite(max_sq)) basis.reset();  // no usable bounds
+    }
+    std::vector<float>().swap(vecs);
+    ready.store(true, std::memory_order_release);
+  });
+}
+
+const IndexState::LazyProjection* IndexState::ReadyProjection() const {
+  if (!projection_) return nullptr;
+  LazyProjection* p = projection_.get();
+  if (p->ready.load(std::memory_order_acquire)) {
+    return p->basis && !p->useless.load(std::memory_order_relaxed) ? p : nullptr;
+  }
+  if (!p->background_started.exchange(true)) {
+    // The thread owns a reference: the state may be replaced (or gone) before it ends.
+    try {
+      std::thread([lazy = projection_] { lazy->Build(); }).detach();
+    } catch (const std::system_error& e) {
+      spdlog::warn("centroid projection: no thread to build it ({}); queries compare every code",
+                   e.what());
+    }
+  }
+  return nullptr;
+}
+
+bool IndexState::WaitForProjection() const {
+  if (!projection_) return false;
+  projection_->Build();
+  return ReadyProjection() != nullptr;
+}
+
 void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const {
   out->clear();
   const size_t want = std::max<size_t>(4 * n, 64);
@@ -286,20 +361,24 @@ void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>*
 
 void IndexState::NearestCentroids(const float* qn, size_t n,
                                   std::vector<std::pair<float, uint32_t>>* out,
-                                  const uint8_t* qcode) const {
+                                  const uint8_t* qcode, float qerror) const {
   out->clear();
   if (cids_.empty() || n == 0) return;
   const size_t c = cids_.size();
+  n = std::min(n, c);
   thread_local std::vector<uint8_t> own_code;
   thread_local std::vector<uint64_t> order;  // (code distance << 32 | slot)
   if (qcode == nullptr) {
     own_code.resize(dims_);
     EncodeSq8(sq8_, qn, own_code.data());
     qcode = own_code.data();
+    qerror = -1;
   }
+  const auto& k = BestKernels();
+  const Sq8Kernels& k8 = Sq8KernelsBest();
   order.clear();
-  // Candidates by SQ8 code (a quarter of the memory traffic of floats): from the graph when
-  // there are many centroids, else every centroid's code.
+
+  // With many centroids: candidates from the graph, the best by code ranked at full precision.
   const size_t want = std::max<size_t>(4 * n, kGraphMinWant);
   const CentroidGraph* graph =
       c >= kGroupThreshold && kGraphMinRatio * want <= c ? ReadyGraph() : nullptr;
@@ -308,22 +387,146 @@ void IndexState::NearestCentroids(const float* qn, size_t n,
     found.clear();
     graph->Candidates(qcode, want, &found);
     for (const auto& [d, slot] : found) order.push_back((uint64_t{d} << 32) | slot);
-  } else {
-    thread_local std::vector<uint32_t> approx;
-    approx.resize(c);
-    Sq8KernelsBest().squared_l2_batch(qcode, ccodes_.data(), c, dims_, dims_, approx.data());
-    order.resize(c);
-    for (size_t s = 0; s < c; ++s) order[s] = (uint64_t{approx[s]} << 32) | s;
+    const size_t m = std::min(order.size(), n + std::max<size_t>(n / 2, 4));
+    if (m < order.size()) std::nth_element(order.begin(), order.begin() + m, order.end());
+    out->reserve(m);
+    for (size_t i = 0; i < m; ++i) {
+      const uint32_t s = static_cast<uint32_t>(order[i]);
+      out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
+    }
+    n = std::min(n, out->size());
+    std::partial_sort(out->begin(), out->begin() + n, out->end());
+    out->resize(n);
+    return;
   }
-  // The best by code, ranked at full precision: the code distance is within rounding of the
-  // true one (for vectors inside the quantizer's range), so the true n nearest are among the
-  // best n + max(n / 2, 4) by code but for near ties.
-  const size_t m = std::min(order.size(), n + std::max<size_t>(n / 2, 4));
-  if (m < order.size()) std::nth_element(order.begin(), order.begin() + m, order.end());
-  const auto& k = BestKernels();
-  out->reserve(m);
+
+  // The n-th smallest of a stream of values (a max-heap of the n smallest).
+  thread_local std::vector<float> heap;
+  auto nth_smallest = [&](auto&& each) {
+    heap.clear();
+    each([&](float v) {
+      if (heap.size() < n) {
+        heap.push_back(v);
+        std::push_heap(heap.begin(), heap.end());
+      } else if (v < heap.front()) {
+        std::pop_heap(heap.begin(), heap.end());
+        heap.back() = v;
+        std::push_heap(heap.begin(), heap.end());
+      }
+    });
+    return heap.size() < n ? std::numeric_limits<float>::infinity() : heap.front();
+  };
+
+  // 1. The centroids the projection bounds cannot rule out (projection.h), else all.
+  thread_local std::vector<uint32_t> cand;
+  thread_local std::vector<float> lower;
+  cand.clear();
+  const LazyProjection* proj = ReadyProjection();
+  thread_local std::vector<float> yq;
+  double centered_sq = 0;
+  double yq_sq = 0;
+  if (proj != nullptr) {
+    yq.resize(proj->basis->d());
+    proj->basis->ProjectQuery(qn, yq.data(), &centered_sq);
+    for (float y : yq) yq_sq += double{y} * y;
+    if (!std::isfinite(centered_sq) || !std::isfinite(yq_sq)) proj = nullptr;  // no bounds
+  }
+  if (proj != nullptr) {
+    const size_t d = proj->basis->d();
+    // Rounding slack: float sums over `dims` terms of vectors this long.
+    const double slack = 1e-4 * (centered_sq + proj->max_sq) + 1e-30;
+    const double qr2 = centered_sq - yq_sq;
+    const double qr_hi = std::sqrt(std::max(0.0, qr2 + slack));
+    const double qr_lo = std::sqrt(std::max(0.0, qr2 - slack));
+    lower.resize(c);
+    thread_local std::vector<float> projected;
+    projected.resize(c);
+    k.squared_l2_columns(yq.data(), proj->coords.data(), d, c, c, projected.data());
+    const float limit = nth_smallest([&](auto&& push) {
+      for (size_t s = 0; s < c; ++s) {
+        const double lb = projected[s];
+        const double cr = proj->residual[s];
+        const double gap = std::max({0.0, qr_lo - cr, cr - qr_hi});
+        lower[s] = static_cast<float>(lb + gap * gap - slack);
+        const double hi = qr_hi + cr;
+        push(static_cast<float>(lb + hi * hi + slack));
+      }
+    });
+    for (size_t s = 0; s < c; ++s) {
+      if (lower[s] <= limit) cand.push_back(static_cast<uint32_t>(s));
+    }
+    // Not worth it where the bounds rule out too few: decided over the first queries.
+    LazyProjection* p = projection_.get();
+    if (p->trial_queries.load(std::memory_order_relaxed) < kProjectionTrialQueries) {
+      const uint64_t kept =
+          p->trial_kept.fetch_add(cand.size(), std::memory_order_relaxed) + cand.size();
+      const uint64_t q = p->trial_queries.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (q == kProjectionTrialQueries && 2 * kept > q * c) {
+        p->useless.store(true, std::memory_order_relaxed);
+        spdlog::info("centroid projection: kept {:.0f}% of {} centroids; not used",
+                     100.0 * kept / (q * c), c);
+      }
+    }
+  }
+
+  // 2. Their code distances and the bounds those give (Sq8DistanceBounds).
+  thread_local std::vector<uint32_t> approx;
+  const bool all = proj == nullptr;
+  const size_t m = all ? c : cand.size();
+  approx.resize(m);
+  if (k8.dot_batch != nullptr) {  // the dot form (sq8.h)
+    thread_local std::vector<int8_t> signed_query;
+    thread_local std::vector<int32_t> dots;
+    signed_query.resize(dims_);
+    Sq8SignedQuery(qcode, dims_, signed_query.data());
+    const Sq8CodeSums qsums = Sq8Sums(qcode, dims_);
+    dots.resize(m);
+    if (all) {
+      k8.dot_batch(signed_query.data(), ccodes_.data(), c, dims_, dims_, dots.data());
+    } else {
+      for (size_t i = 0; i < m; ++i) {
+        k8.dot_batch(signed_query.data(), &ccodes_[size_t{cand[i]} * dims_], 1, dims_, dims_,
+                     &dots[i]);
+      }
+    }
+    for (size_t i = 0; i < m; ++i) {
+      approx[i] = Sq8DistanceFromDot(csums_[all ? i : cand[i]], qsums, dots[i]);
+    }
+  } else if (all) {
+    k8.squared_l2_batch(qcode, ccodes_.data(), c, dims_, dims_, approx.data());
+  } else {
+    for (size_t i = 0; i < m; ++i) {
+      approx[i] = k8.squared_l2(qcode, &ccodes_[size_t{cand[i]} * dims_], dims_);
+    }
+  }
+  const float query_error = qerror >= 0 ? qerror : Sq8CodeError(sq8_, qn, qcode);
+  lower.resize(m);
+  const float limit = nth_smallest([&](auto&& push) {
+    for (size_t i = 0; i < m; ++i) {
+      const uint32_t s = all ? static_cast<uint32_t>(i) : cand[i];
+      const DistanceBounds b = Sq8DistanceBounds(DistanceMetric::kEuclideanSquared, sq8_.scale,
+                                                 approx[i], query_error, cerrors_[s]);
+      lower[i] = b.lower;
+      push(b.upper);
+    }
+  });
   for (size_t i = 0; i < m; ++i) {
-    const uint32_t s = static_cast<uint32_t>(order[i]);
+    if (lower[i] <= limit) {
+      const uint32_t s = all ? static_cast<uint32_t>(i) : cand[i];
+      order.push_back((uint64_t{approx[i]} << 32) | s);
+    }
+  }
+  // Coarse codes (bounds too loose): only the nearest by code.
+  const size_t cap = std::max<size_t>(4 * n, 64);
+  if (order.size() > cap) {
+    std::nth_element(order.begin(), order.begin() + cap, order.end());
+    order.resize(cap);
+  }
+
+  // 3. Those left, at full precision.
+  out->reserve(order.size());
+  for (uint64_t o : order) {
+    const uint32_t s = static_cast<uint32_t>(o);
     out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
   }
   n = std::min(n, out->size());
@@ -358,9 +561,28 @@ void ScanPostings(const IndexState& state, const std::vector<const PostingData*>
   if (total == 0) return;
   dist.resize(total);
   keys.resize(total);
-  for (size_t j = 0; j < postings.size(); ++j) {
-    const PostingData* p = postings[j];
-    k.squared_l2_batch(query_code, p->codes.data(), p->size(), dims, dims, &dist[first[j]]);
+  bool dot_form = k.dot_batch != nullptr;  // (sq8.h) needs every posting's code sums
+  for (const PostingData* p : postings) dot_form = dot_form && p->code_sums.size() == p->size();
+  if (dot_form) {
+    thread_local std::vector<int8_t> signed_query;
+    thread_local std::vector<int32_t> dots;
+    signed_query.resize(dims);
+    Sq8SignedQuery(query_code, dims, signed_query.data());
+    const Sq8CodeSums qsums = Sq8Sums(query_code, dims);
+    for (size_t j = 0; j < postings.size(); ++j) {
+      const PostingData* p = postings[j];
+      dots.resize(p->size());
+      k.dot_batch(signed_query.data(), p->codes.data(), p->size(), dims, dims, dots.data());
+      uint32_t* out = &dist[first[j]];
+      for (size_t i = 0; i < p->size(); ++i) {
+        out[i] = Sq8DistanceFromDot(p->code_sums[i], qsums, dots[i]);
+      }
+    }
+  } else {
+    for (size_t j = 0; j < postings.size(); ++j) {
+      const PostingData* p = postings[j];
+      k.squared_l2_batch(query_code, p->codes.data(), p->size(), dims, dims, &dist[first[j]]);
+    }
   }
   for (size_t e = 0; e < total; ++e) keys[e] = (uint64_t{dist[e]} << 32) | e;
 

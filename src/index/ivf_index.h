@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -27,6 +28,7 @@
 
 #include "catalog/manifest.h"
 #include "common/status.h"
+#include "index/projection.h"
 #include "index/segment_format.h"
 #include "index/sq8.h"
 
@@ -105,6 +107,16 @@ class IndexState {
   // only when there are at least kGraphMinRatio times as many centroids.
   static constexpr size_t kGraphMinWant = 64;
   static constexpr size_t kGraphMinRatio = 8;
+  // Without a graph, NearestCentroids first bounds every centroid's distance through a
+  // projection on kProjectionDims principal directions of the centroids (projection.h) and
+  // compares codes only of those the bounds cannot rule out; used from kProjectionMinCount
+  // centroids of at least kProjectionMinDims dimensions (below, the codes are cheap enough),
+  // and dropped for a state when the bounds rule out too few (kProjectionTrialQueries
+  // queries keep on average more than half the centroids).
+  static constexpr size_t kProjectionDims = 32;
+  static constexpr size_t kProjectionMinDims = 256;
+  static constexpr size_t kProjectionMinCount = 256;
+  static constexpr uint64_t kProjectionTrialQueries = 64;
 
   bool empty() const { return cids_.empty(); }
   DistanceMetric metric() const { return metric_; }
@@ -135,13 +147,19 @@ class IndexState {
   // (rebuilt as the centroids change).
   void CandidateSlots(const float* v, size_t n, std::vector<uint32_t>* out) const;
 
-  // Centroid slots nearest to `qn` (the query, normalized for cosine), ascending by distance,
-  // at most `n`, with their squared distances. Candidates by SQ8 code, from the centroid graph
-  // when there are many centroids, else every centroid's code; the best max(2n, n + 16) of
-  // them are ranked at full precision.
-  // `qcode`, if given, is qn's SQ8 code (else it is encoded here).
+  // Centroid slots nearest to `qn` (the query, normalized for cosine), ascending by squared
+  // L2 distance, at most `n`, with their distances.
+  // - With a centroid graph (many centroids): its candidates by SQ8 code, the best
+  //   n + max(n / 2, 4) of them ranked at full precision (approximate).
+  // - Else exact (the true n nearest but for float rounding): the centroids the projection
+  //   bounds cannot rule out (all, without a projection) are compared by SQ8 code; those
+  //   whose code-distance bounds (Sq8DistanceBounds) cannot rule them out either are ranked
+  //   at full precision. If coarse codes leave more than max(4n, 64) of them, only that many
+  //   nearest by code are (approximate).
+  // `qcode`, if given, is qn's SQ8 code (else it is encoded here), and `qerror`, if not
+  // negative, Sq8CodeError of the two (else it is computed here).
   void NearestCentroids(const float* qn, size_t n, std::vector<std::pair<float, uint32_t>>* out,
-                        const uint8_t* qcode = nullptr) const;
+                        const uint8_t* qcode = nullptr, float qerror = -1) const;
   uint32_t CentroidId(uint32_t slot) const { return cids_[slot]; }
   const float* CentroidVector(uint32_t slot) const { return &cvecs_[size_t{slot} * dims_]; }
   const PostingRef& Ref(uint32_t slot) const { return refs_[slot]; }  // the base part
@@ -149,6 +167,9 @@ class IndexState {
   // Waits until the centroid graph (if there are enough centroids for one) is built; for
   // tests that want the graph path of NearestCentroids.
   void WaitForGraph() const { (void)Graph(); }
+  // Waits until the centroid projection (if the state qualifies for one) is built; true if
+  // NearestCentroids uses it. For tests.
+  bool WaitForProjection() const;
   // Entries in all parts of the posting, stale ones included.
   size_t StoredCount(uint32_t slot) const;
   std::optional<uint32_t> SlotOf(uint32_t centroid_id) const;
@@ -177,12 +198,43 @@ class IndexState {
   const CentroidGraph* ReadyGraph() const;  // null until built; starts a background build
   std::shared_ptr<LazyGraph> graph_;
 
+  // The centroid projection over a copy of the centroid vectors it was made for, built once
+  // in the background after the first query that could use it (queries compare every code
+  // until then). The basis of the previous one is reused while the number of centroids
+  // stays within a factor of 2 of the number it was fitted to (any orthonormal basis gives
+  // valid bounds; a fitted one tight ones). Null when the state does not qualify.
+  struct LazyProjection {
+    std::vector<float> vecs;  // count x dims
+    size_t count = 0;
+    uint32_t dims = 0;
+    std::shared_ptr<const Projection> inherited;
+    size_t inherited_fit_count = 0;
+    std::once_flag once;
+    // Set inside `once`:
+    std::shared_ptr<const Projection> basis;
+    size_t fit_count = 0;
+    std::vector<float> coords;    // column-major: basis->d() rows of count (kernel layout)
+    std::vector<float> residual;  // per centroid: |residual|
+    double max_sq = 0;            // max over centroids of |c - mean|^2 (for rounding slack)
+    std::atomic<bool> ready{false};
+    std::atomic<bool> background_started{false};
+    // Usefulness, over the first kProjectionTrialQueries queries.
+    std::atomic<uint64_t> trial_queries{0};
+    std::atomic<uint64_t> trial_kept{0};
+    std::atomic<bool> useless{false};
+    void Build();
+  };
+  const LazyProjection* ReadyProjection() const;  // null until built (or if useless)
+  std::shared_ptr<LazyProjection> projection_;
+
   DistanceMetric metric_ = DistanceMetric::kEuclideanSquared;
   uint32_t dims_ = 0;
   Sq8Params sq8_;
   std::vector<uint32_t> cids_;
   std::vector<float> cvecs_;
-  std::vector<uint8_t> ccodes_;  // the centroids as SQ8 codes, for a fast first pass
+  std::vector<uint8_t> ccodes_;     // the centroids as SQ8 codes, for a fast first pass
+  std::vector<float> cerrors_;      // per centroid: Sq8CodeError of its code
+  std::vector<Sq8CodeSums> csums_;  // per centroid: Sq8Sums of its code
   std::vector<PostingRef> refs_;
   std::vector<std::vector<PostingRef>> more_parts_;
   std::unordered_map<uint32_t, uint32_t> slot_of_;
@@ -252,9 +304,15 @@ void IndexSpaceVector(DistanceMetric metric, const float* v, size_t dims, float*
 // finite: its distance is then not a function of the index-space vectors).
 float IndexSpaceCodeError(DistanceMetric metric, float norm, const Sq8Params& sq8,
                           const float* space, const uint8_t* code);
+// Whether a vector of raw norm `norm` has an index-space form its distance is a function of
+// (always under L2; under cosine, a finite non-zero norm).
+inline bool HasIndexSpaceForm(DistanceMetric metric, float norm) {
+  return metric != DistanceMetric::kCosineDistance || (norm > 0 && std::isfinite(norm));
+}
 
-// Fills p->code_errors with every entry's IndexSpaceCodeError.
-void ComputeCodeErrors(DistanceMetric metric, const Sq8Params& sq8, PostingData* p);
+// Fills p->code_errors (every entry's IndexSpaceCodeError) and p->code_sums (Sq8Sums of every
+// entry's code, for the dot form of the scan).
+void DeriveSearchData(DistanceMetric metric, const Sq8Params& sq8, PostingData* p);
 
 // Bounds on the full-precision distance (as Distance() computes it) between a query and a
 // scanned entry, from their code distance `approx` (squared L2 between the SQ8 codes, in code

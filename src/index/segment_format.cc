@@ -85,7 +85,8 @@ Status ReadRef(Decoder* d, PostingRef* ref) {
 
 size_t PostingData::MemoryBytes() const {
   size_t bytes = sizeof(*this) + docnos.size() * 4 + versions.size() * 8 + norms.size() * 4 +
-                 codes.size() + vectors.size() * 4 + code_errors.size() * 4;
+                 codes.size() + vectors.size() * 4 + code_errors.size() * 4 +
+                 code_sums.size() * sizeof(Sq8CodeSums);
   for (const auto& s : ids) bytes += s.size() + sizeof(std::string);
   for (const auto& s : attributes) bytes += s.size() + sizeof(std::string);
   return bytes;
@@ -101,6 +102,7 @@ void PostingData::AppendFrom(const PostingData& other, size_t i) {
   ids.push_back(other.ids[i]);
   attributes.push_back(other.attributes[i]);
   code_errors.clear();
+  code_sums.clear();
 }
 
 std::string EncodePosting(const PostingData& p) {

@@ -47,8 +47,9 @@ struct PostingData {
   std::vector<std::string> attributes;  // JSON object text, one per entry
   // Derived when a posting is loaded for search, never stored: each entry's
   // IndexSpaceCodeError (ivf_index.h), which bounds its distance from its code distance. Empty
-  // when not derived (then no entry is skipped on its bounds). AppendFrom leaves it empty.
+  // when not derived (then no entry is skipped on its bounds). AppendFrom leaves these empty.
   std::vector<float> code_errors;
+  std::vector<Sq8CodeSums> code_sums;  // Sq8Sums of each code (sq8.h), derived likewise
 
   size_t size() const { return docnos.size(); }
   // Approximate heap bytes, for cache accounting.

@@ -25,6 +25,8 @@ void Sq8SquaredL2BatchAvx2(const uint8_t* query, const uint8_t* codes, size_t co
 uint32_t Sq8SquaredL2Avx512(const uint8_t* a, const uint8_t* b, size_t n);
 void Sq8SquaredL2BatchAvx512(const uint8_t* query, const uint8_t* codes, size_t count, size_t n,
                              size_t stride, uint32_t* out);
+void Sq8DotBatchAvx512Vnni(const int8_t* q, const uint8_t* codes, size_t count, size_t n,
+                           size_t stride, int32_t* out);
 #endif
 }  // namespace internal
 
@@ -37,12 +39,21 @@ constexpr uint32_t kSq8ParamsFormatVersion = 1;
 constexpr size_t kSq8ParamsHeaderBytes = 12;
 
 constexpr Sq8Kernels kScalar{SimdLevel::kScalar, internal::Sq8SquaredL2Scalar,
-                             internal::Sq8SquaredL2BatchScalar};
+                             internal::Sq8SquaredL2BatchScalar, nullptr};
 #if defined(__x86_64__)
 constexpr Sq8Kernels kAvx2{SimdLevel::kAvx2, internal::Sq8SquaredL2Avx2,
-                           internal::Sq8SquaredL2BatchAvx2};
+                           internal::Sq8SquaredL2BatchAvx2, nullptr};
 constexpr Sq8Kernels kAvx512{SimdLevel::kAvx512, internal::Sq8SquaredL2Avx512,
-                             internal::Sq8SquaredL2BatchAvx512};
+                             internal::Sq8SquaredL2BatchAvx512, nullptr};
+// The AVX-512 level on a CPU with VNNI: the same kernels plus the dot form.
+constexpr Sq8Kernels kAvx512Vnni{SimdLevel::kAvx512, internal::Sq8SquaredL2Avx512,
+                                 internal::Sq8SquaredL2BatchAvx512,
+                                 internal::Sq8DotBatchAvx512Vnni};
+
+bool CpuHasVnni() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+}
 #endif
 
 bool CpuHas(SimdLevel level) {
@@ -76,6 +87,28 @@ float Sq8CodeError(const Sq8Params& params, const float* x, const uint8_t* codes
   }
   const double e = std::sqrt(sum);
   return std::isfinite(e) ? static_cast<float>(e) : std::numeric_limits<float>::infinity();
+}
+
+Sq8CodeSums Sq8Sums(const uint8_t* code, size_t n) {
+  Sq8CodeSums s;
+  for (size_t i = 0; i < n; ++i) {
+    s.sum += code[i];
+    s.sumsq += uint32_t{code[i]} * code[i];
+  }
+  return s;
+}
+
+void Sq8SignedQuery(const uint8_t* code, size_t n, int8_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<int8_t>(static_cast<int>(code[i]) - 128);
+}
+
+void Sq8DotBatchReference(const int8_t* q, const uint8_t* codes, size_t count, size_t n,
+                          size_t stride, int32_t* out) {
+  for (size_t j = 0; j < count; ++j) {
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; ++i) sum += int64_t{codes[j * stride + i]} * q[i];
+    out[j] = static_cast<int32_t>(sum);
+  }
 }
 
 Sq8Params TrainSq8(const float* data, size_t n, size_t dims) {
@@ -186,7 +219,7 @@ std::vector<SimdLevel> Sq8SupportedLevels() {
 
 const Sq8Kernels& Sq8KernelsFor(SimdLevel level) {
 #if defined(__x86_64__)
-  if (level == SimdLevel::kAvx512) return kAvx512;
+  if (level == SimdLevel::kAvx512) return CpuHasVnni() ? kAvx512Vnni : kAvx512;
   if (level == SimdLevel::kAvx2) return kAvx2;
 #endif
   return kScalar;

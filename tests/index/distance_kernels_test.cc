@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
+#include <vector>
 
 namespace vecpuff {
 namespace {
@@ -40,6 +41,42 @@ TEST(DistanceKernels, EveryLevelMatchesTheScalarReference) {
         EXPECT_NEAR(k.squared_l2(a.data(), b.data(), len), ref.squared_l2(a.data(), b.data(), len),
                     1e-5 * abs_l2 + 1e-6)
             << SimdLevelName(level) << " n=" << len;
+      }
+    }
+  }
+}
+
+// The column-major batch: every level against the scalar reference, for counts that exercise
+// full vectors and every tail, with a stride larger than the count; the last column ends at
+// the end of its allocation (ASan reports a read past it).
+TEST(DistanceKernels, ColumnsMatchTheScalarReference) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> gauss(0, 3);
+  const DistanceKernels& ref = KernelsFor(SimdLevel::kScalar);
+  for (SimdLevel level : SupportedSimdLevels()) {
+    const DistanceKernels& k = KernelsFor(level);
+    for (size_t d : {size_t{1}, size_t{7}, size_t{32}}) {
+      for (size_t count = 0; count <= 40; ++count) {
+        const size_t stride = count + 3;
+        const size_t len = d == 0 ? 0 : (d - 1) * stride + count;
+        auto cols = std::make_unique<float[]>(len);
+        for (size_t i = 0; i < len; ++i) cols[i] = gauss(rng);
+        std::vector<float> q(d);
+        for (float& x : q) x = gauss(rng);
+        std::vector<float> got(count + 1, -1.0f), want(count, 0.0f);
+        k.squared_l2_columns(q.data(), cols.get(), d, count, stride, got.data());
+        ref.squared_l2_columns(q.data(), cols.get(), d, count, stride, want.data());
+        for (size_t j = 0; j < count; ++j) {
+          double direct = 0;
+          for (size_t t = 0; t < d; ++t) {
+            const double diff = double{q[t]} - cols[t * stride + j];
+            direct += diff * diff;
+          }
+          EXPECT_NEAR(want[j], direct, 1e-6 * direct + 1e-6);
+          EXPECT_NEAR(got[j], want[j], 1e-5 * direct + 1e-6)
+              << SimdLevelName(level) << " d=" << d << " count=" << count << " j=" << j;
+        }
+        EXPECT_EQ(got[count], -1.0f) << "wrote past the end";
       }
     }
   }

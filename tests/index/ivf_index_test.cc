@@ -1520,5 +1520,148 @@ TEST(Sq8DistanceBoundsTest, AnInfiniteErrorGivesNoBound) {
   EXPECT_TRUE(std::isinf(bd.upper));
 }
 
+// Projection: the split |a - b|^2 = |ya - yb|^2 + |ra - rb|^2 gives bounds that hold, and a
+// fitted basis finds the strong directions of the data (short residuals, tight bounds).
+TEST(ProjectionTest, BoundsHoldAndAreTightOnLowRankData) {
+  constexpr size_t kD = 300, kRows = 1000;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g(0, 1);
+  std::vector<std::vector<float>> dirs(3, std::vector<float>(kD));
+  for (auto& d : dirs)
+    for (float& x : d) x = g(rng) / std::sqrt(float{kD});
+  std::vector<float> rows(kRows * kD);
+  for (size_t r = 0; r < kRows; ++r) {
+    float c[3] = {10 * g(rng), 10 * g(rng), 10 * g(rng)};
+    for (size_t k = 0; k < kD; ++k) {
+      rows[r * kD + k] =
+          5 + c[0] * dirs[0][k] + c[1] * dirs[1][k] + c[2] * dirs[2][k] + 0.01f * g(rng);
+    }
+  }
+  auto p = Projection::Fit(rows.data(), kRows, kD, 8);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->d(), 8u);
+  std::vector<float> ya(8), yb(8);
+  double widest = 0;
+  for (size_t a = 0; a < kRows; a += 37) {
+    for (size_t b = 1; b < kRows; b += 53) {
+      const float* va = &rows[a * kD];
+      const float* vb = &rows[b * kD];
+      const float ra = p->Project(va, ya.data());
+      const float rb = p->Project(vb, yb.data());
+      EXPECT_LT(ra, 0.5f);  // the residual is the noise alone
+      double lb = 0, d = 0;
+      for (size_t t = 0; t < 8; ++t) lb += (double{ya[t]} - yb[t]) * (double{ya[t]} - yb[t]);
+      for (size_t k = 0; k < kD; ++k) d += (double{va[k]} - vb[k]) * (double{va[k]} - vb[k]);
+      const double lower = lb + (double{ra} - rb) * (double{ra} - rb);
+      const double upper = lb + (double{ra} + rb) * (double{ra} + rb);
+      EXPECT_LE(lower, d * (1 + 1e-5) + 1e-6);
+      EXPECT_GE(upper, d * (1 - 1e-5) - 1e-6);
+      widest = std::max(widest, upper - lower);
+    }
+  }
+  EXPECT_LT(widest, 2.0);
+  // ProjectQuery agrees with Project.
+  std::vector<float> yq(8);
+  double centered_sq = 0;
+  const float r0 = p->Project(&rows[0], ya.data());
+  p->ProjectQuery(&rows[0], yq.data(), &centered_sq);
+  double ysq = 0;
+  for (size_t t = 0; t < 8; ++t) {
+    EXPECT_NEAR(yq[t], ya[t], 1e-3);
+    ysq += double{yq[t]} * yq[t];
+  }
+  EXPECT_NEAR(std::sqrt(std::max(0.0, centered_sq - ysq)), r0, 0.05);
+}
+
+TEST(ProjectionTest, TooFewRowsOrNoDirectionsGiveNoProjection) {
+  std::vector<float> one(10, 1.0f);
+  EXPECT_EQ(Projection::Fit(one.data(), 1, 10, 4), nullptr);
+  std::vector<float> two(20, 1.0f);
+  EXPECT_EQ(Projection::Fit(two.data(), 2, 10, 0), nullptr);
+  // Identical rows: nothing varies, no direction can be found.
+  EXPECT_EQ(Projection::Fit(two.data(), 2, 10, 4), nullptr);
+}
+
+// Without a graph NearestCentroids is exact: the projection and code bounds only skip
+// centroids that cannot be among the n nearest. Checked with the projection in use
+// (clustered centroids), and where it rules out too few and is dropped (uniform ones).
+void NearestCentroidsAreExact(bool clustered, bool expect_projection) {
+  constexpr uint32_t kD = 320;
+  constexpr size_t kCount = 700;
+  std::mt19937 rng(clustered ? 17 : 18);
+  std::normal_distribution<float> g(0, 1);
+  std::uniform_real_distribution<float> u(-1, 1);
+  // Clustered: near a 12-dimensional subspace, so that the projection bounds are tight and
+  // decide which centroids are compared (a wrong bound then loses true neighbours).
+  std::vector<std::vector<float>> dirs(12, std::vector<float>(kD));
+  for (auto& d : dirs)
+    for (float& x : d) x = g(rng);
+  auto point = [&] {
+    std::vector<float> v(kD);
+    if (clustered) {
+      for (const auto& d : dirs) {
+        const float c = g(rng);
+        for (uint32_t k = 0; k < kD; ++k) v[k] += c * d[k];
+      }
+      for (float& x : v) x += 0.3f * g(rng);
+    } else {
+      for (float& x : v) x = u(rng);
+    }
+    return v;
+  };
+  IndexMeta base;
+  base.is_base = true;
+  base.generation = 1;
+  base.metric = DistanceMetric::kEuclideanSquared;
+  base.dims = kD;
+  std::vector<float> all;
+  for (uint32_t c = 0; c < kCount; ++c) {
+    std::vector<float> v = point();
+    all.insert(all.end(), v.begin(), v.end());
+    base.centroids.push_back({c, v, Ref("p0", c * 10)});
+  }
+  base.sq8 = TrainSq8(all.data(), kCount, kD);
+  base.next_centroid_id = kCount;
+  IndexState st;
+  ASSERT_TRUE(st.Apply(base).ok());
+  ASSERT_EQ(st.WaitForProjection(), true);  // built; dropped later if useless
+  for (int t = 0; t < 100; ++t) {
+    std::vector<float> q = point();
+    // Outside the codes' range (clamped query codes, wide code bounds). Not for the uniform
+    // centroids: there the bounds of such a query rule out too few and NearestCentroids
+    // falls back to the nearest max(4n, 64) by code (documented as approximate).
+    if (clustered && t % 5 == 0) {
+      for (float& x : q) x *= 3;
+    }
+    std::vector<std::pair<float, uint32_t>> truth;
+    for (uint32_t s = 0; s < kCount; ++s) {
+      double e = 0;
+      for (uint32_t k = 0; k < kD; ++k) {
+        e += (double{q[k]} - st.CentroidVector(s)[k]) * (double{q[k]} - st.CentroidVector(s)[k]);
+      }
+      truth.emplace_back(static_cast<float>(e), s);
+    }
+    std::sort(truth.begin(), truth.end());
+    for (size_t n : {size_t{1}, size_t{6}, size_t{16}}) {
+      std::vector<std::pair<float, uint32_t>> got;
+      st.NearestCentroids(q.data(), n, &got);
+      ASSERT_EQ(got.size(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(got[i].first, truth[i].first, 1e-4f * truth[i].first)
+            << "query " << t << " n " << n << " rank " << i;
+      }
+    }
+  }
+  EXPECT_EQ(st.WaitForProjection(), expect_projection);
+}
+
+TEST(NearestCentroids, ExactWithTheProjectionOnClusteredCentroids) {
+  NearestCentroidsAreExact(/*clustered=*/true, /*expect_projection=*/true);
+}
+
+TEST(NearestCentroids, ExactWhenTheProjectionRulesOutTooFewAndIsDropped) {
+  NearestCentroidsAreExact(/*clustered=*/false, /*expect_projection=*/false);
+}
+
 }  // namespace
 }  // namespace vecpuff

@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <vector>
 
 #include "common/coding.h"
 
@@ -79,6 +80,76 @@ TEST(Sq8Kernels, EveryLevelMatchesTheScalarReference) {
 
 // At the documented limit n = 66051, every difference 255 gives 4294966275, just below
 // 2^32: a kernel that loses a carry or sums lanes as signed int would be off.
+// The dot form (sq8.h): the reference equals its definition, every level that has a SIMD
+// dot_batch (AVX-512 VNNI) equals the reference with strides larger than n and row counts
+// that leave every remainder of the 4-row unrolling, and Sq8DistanceFromDot turns the dot
+// into the exact squared distance.
+TEST(Sq8DotForm, KernelsMatchTheReferenceAndGiveTheExactDistance) {
+  std::mt19937 rng(21);
+  bool any_simd = false;
+  for (size_t n : TestLengths()) {
+    if (n == 0) continue;
+    const std::vector<uint8_t> query = RandomCodes(&rng, n);
+    std::vector<int8_t> signed_query(n);
+    Sq8SignedQuery(query.data(), n, signed_query.data());
+    const Sq8CodeSums qsums = Sq8Sums(query.data(), n);
+    for (size_t count : {size_t{1}, size_t{3}, size_t{4}, size_t{9}}) {
+      const size_t stride = n + 5;
+      std::vector<uint8_t> rows(count * stride);
+      for (size_t j = 0; j < count; ++j) {
+        const auto row = RandomCodes(&rng, n);
+        std::copy(row.begin(), row.end(), rows.begin() + j * stride);
+      }
+      std::vector<int32_t> want(count);
+      Sq8DotBatchReference(signed_query.data(), rows.data(), count, n, stride, want.data());
+      for (size_t j = 0; j < count; ++j) {
+        const uint8_t* row = &rows[j * stride];
+        int64_t dot = 0;
+        for (size_t i = 0; i < n; ++i) dot += int64_t{row[i]} * (int64_t{query[i]} - 128);
+        ASSERT_EQ(want[j], dot);
+        ASSERT_EQ(Sq8DistanceFromDot(Sq8Sums(row, n), qsums, want[j]),
+                  NaiveSquaredL2(row, query.data(), n))
+            << "n=" << n;
+      }
+      for (SimdLevel level : Sq8SupportedLevels()) {
+        const Sq8Kernels& k = Sq8KernelsFor(level);
+        if (k.dot_batch == nullptr) continue;
+        any_simd = true;
+        std::vector<int32_t> got(count + 1, 12345);
+        k.dot_batch(signed_query.data(), rows.data(), count, n, stride, got.data());
+        for (size_t j = 0; j < count; ++j) {
+          ASSERT_EQ(got[j], want[j]) << SimdLevelName(level) << " n=" << n << " row " << j;
+        }
+        EXPECT_EQ(got[count], 12345) << "wrote past the end";
+      }
+    }
+  }
+  if (!any_simd) GTEST_LOG_(INFO) << "no SIMD dot form on this CPU; only the reference tested";
+}
+
+// The largest sums: rows of 255 against a query of 0 (dot -128 * 255 * n) and of 255 (dot
+// 127 * 255 * n), at the 65,536-dimension limit; the distance stays exact.
+TEST(Sq8DotForm, ExtremesAtTheDimensionLimit) {
+  constexpr size_t kN = 65536;
+  const std::vector<uint8_t> full(kN, 255), zeros(kN, 0);
+  for (const auto* q : {&zeros, &full}) {
+    std::vector<int8_t> sq(kN);
+    Sq8SignedQuery(q->data(), kN, sq.data());
+    int32_t want = 0;
+    Sq8DotBatchReference(sq.data(), full.data(), 1, kN, kN, &want);
+    EXPECT_EQ(int64_t{want}, (q == &zeros ? -128 : 127) * int64_t{255} * int64_t{kN});
+    EXPECT_EQ(Sq8DistanceFromDot(Sq8Sums(full.data(), kN), Sq8Sums(q->data(), kN), want),
+              q == &zeros ? uint32_t{255 * 255} * uint32_t{kN} : 0u);
+    for (SimdLevel level : Sq8SupportedLevels()) {
+      const Sq8Kernels& k = Sq8KernelsFor(level);
+      if (k.dot_batch == nullptr) continue;
+      int32_t got = 0;
+      k.dot_batch(sq.data(), full.data(), 1, kN, kN, &got);
+      EXPECT_EQ(got, want) << SimdLevelName(level);
+    }
+  }
+}
+
 TEST(Sq8Kernels, LargestExactSumAtTheLengthLimit) {
   constexpr size_t kMaxLen = 66051;
   const std::vector<uint8_t> zeros(kMaxLen, 0), full(kMaxLen, 255);
