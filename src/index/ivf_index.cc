@@ -43,10 +43,21 @@ void DeriveSearchData(DistanceMetric metric, const Sq8Params& sq8, PostingData* 
   p->code_sums.resize(p->size());
   std::vector<float> space(dims);
   for (size_t i = 0; i < p->size(); ++i) {
-    IndexSpaceVector(metric, &p->vectors[i * dims], dims, space.data());
-    p->code_errors[i] =
-        IndexSpaceCodeError(metric, p->norms[i], sq8, space.data(), &p->codes[i * dims]);
-    p->code_sums[i] = Sq8Sums(&p->codes[i * dims], dims);
+    const float* v = &p->vectors[i * dims];
+    const uint8_t* code = &p->codes[i * dims];
+    p->code_sums[i] = Sq8Sums(code, dims);
+    if (metric == DistanceMetric::kEuclideanSquared) {
+      p->code_errors[i] = Sq8CodeError(sq8, v, code);
+      continue;
+    }
+    // Cosine: the stored norm is the vector's (IndexSpaceVector would compute it again).
+    if (!HasIndexSpaceForm(metric, p->norms[i])) {
+      p->code_errors[i] = std::numeric_limits<float>::infinity();
+      continue;
+    }
+    const float inv = 1.0f / p->norms[i];
+    for (size_t j = 0; j < dims; ++j) space[j] = v[j] * inv;
+    p->code_errors[i] = Sq8CodeError(sq8, space.data(), code);
   }
 }
 

@@ -41,9 +41,10 @@ Sq8Params TrainSq8(const float* data, size_t n, size_t dims);
 // trained range are clamped; NaN encodes as 0.
 void EncodeSq8(const Sq8Params& params, const float* x, uint8_t* codes);
 
-// ||x - decode(codes)||, decode(c)_i = offset_i + c_i * scale: how far the code is from the
-// vector it stands for (clamping included), in double; +inf if x or the result is not finite.
-// With it the code distance bounds the true one (Sq8DistanceBounds in ivf_index.h).
+// An upper bound of ||x - decode(codes)||, decode(c)_i = offset_i + c_i * scale: how far the
+// code is from the vector it stands for (clamping included), computed in float and rounded
+// up by a bound on the rounding; +inf if x or the result is not finite. With it the code
+// distance bounds the true one (Sq8DistanceBounds in ivf_index.h).
 float Sq8CodeError(const Sq8Params& params, const float* x, const uint8_t* codes);
 
 // Bytes of the serialized params; and the round trip. Decode returns Corruption for bad

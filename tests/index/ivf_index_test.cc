@@ -1484,8 +1484,8 @@ TEST(Sq8DistanceBoundsTest, TheFullPrecisionDistanceIsWithinTheBounds) {
   }
 }
 
-// On an integer grid (uint8 pixels) the codes are exact: both errors are zero and the
-// bounds pin the distance (up to the rounding slack).
+// On an integer grid (uint8 pixels) the codes are exact: both errors are zero (up to the
+// rounding pad) and the bounds pin the distance (up to the rounding slack).
 TEST(Sq8DistanceBoundsTest, GridDataHasZeroErrorAndTightBounds) {
   constexpr uint32_t kD = 16;
   std::mt19937 rng(9);
@@ -1502,8 +1502,9 @@ TEST(Sq8DistanceBoundsTest, GridDataHasZeroErrorAndTightBounds) {
       IndexSpaceCodeError(DistanceMetric::kEuclideanSquared, 1, sq8, rows.data(), codes.data());
   const float e1 = IndexSpaceCodeError(DistanceMetric::kEuclideanSquared, 1, sq8, rows.data() + kD,
                                        codes.data() + kD);
-  EXPECT_EQ(e0, 0.0f);
-  EXPECT_EQ(e1, 0.0f);
+  // Zero but for the rounding pad Sq8CodeError adds.
+  EXPECT_LT(e0, 1e-3f);
+  EXPECT_LT(e1, 1e-3f);
   const float d = SquaredL2(rows.data(), rows.data() + kD, kD);
   const uint32_t approx = Sq8KernelsBest().squared_l2(codes.data(), codes.data() + kD, kD);
   const DistanceBounds bd =
