@@ -46,18 +46,15 @@ void DeriveSearchData(DistanceMetric metric, const Sq8Params& sq8, PostingData* 
     const float* v = &p->vectors[i * dims];
     const uint8_t* code = &p->codes[i * dims];
     p->code_sums[i] = Sq8Sums(code, dims);
-    if (metric == DistanceMetric::kEuclideanSquared) {
-      p->code_errors[i] = Sq8CodeError(sq8, v, code);
-      continue;
+    // The index-space vector; under cosine from the stored norm (IndexSpaceVector would
+    // compute it again).
+    const float* in_space = v;
+    if (metric == DistanceMetric::kCosineDistance && HasIndexSpaceForm(metric, p->norms[i])) {
+      const float inv = 1.0f / p->norms[i];
+      for (size_t j = 0; j < dims; ++j) space[j] = v[j] * inv;
+      in_space = space.data();
     }
-    // Cosine: the stored norm is the vector's (IndexSpaceVector would compute it again).
-    if (!HasIndexSpaceForm(metric, p->norms[i])) {
-      p->code_errors[i] = std::numeric_limits<float>::infinity();
-      continue;
-    }
-    const float inv = 1.0f / p->norms[i];
-    for (size_t j = 0; j < dims; ++j) space[j] = v[j] * inv;
-    p->code_errors[i] = Sq8CodeError(sq8, space.data(), code);
+    p->code_errors[i] = IndexSpaceCodeError(metric, p->norms[i], sq8, in_space, code);
   }
 }
 
@@ -281,18 +278,26 @@ const CentroidGraph* IndexState::Graph() const {
   return graph_->graph.get();
 }
 
+namespace {
+
+// Starts lazy->Build() on a thread of its own, once per object (LazyGraph, LazyProjection).
+template <class Lazy>
+void BuildInBackground(const std::shared_ptr<Lazy>& lazy, const char* what) {
+  if (lazy->background_started.exchange(true)) return;
+  // The thread owns a reference: the state may be replaced (or gone) before it ends.
+  try {
+    std::thread([l = lazy] { l->Build(); }).detach();
+  } catch (const std::system_error& e) {
+    spdlog::warn("{}: no thread to build it ({}); queries compare every code", what, e.what());
+  }
+}
+
+}  // namespace
+
 const CentroidGraph* IndexState::ReadyGraph() const {
   if (!graph_) return nullptr;
   if (graph_->ready.load(std::memory_order_acquire)) return graph_->graph.get();
-  if (!graph_->background_started.exchange(true)) {
-    // The thread owns a reference: the state may be replaced (or gone) before it ends.
-    try {
-      std::thread([g = graph_] { g->Build(); }).detach();
-    } catch (const std::system_error& e) {
-      spdlog::warn("centroid graph: no thread to build it ({}); queries compare every centroid",
-                   e.what());
-    }
-  }
+  BuildInBackground(graph_, "centroid graph");
   return nullptr;
 }
 
@@ -333,15 +338,7 @@ const IndexState::LazyProjection* IndexState::ReadyProjection() const {
   if (p->ready.load(std::memory_order_acquire)) {
     return p->basis && !p->useless.load(std::memory_order_relaxed) ? p : nullptr;
   }
-  if (!p->background_started.exchange(true)) {
-    // The thread owns a reference: the state may be replaced (or gone) before it ends.
-    try {
-      std::thread([lazy = projection_] { lazy->Build(); }).detach();
-    } catch (const std::system_error& e) {
-      spdlog::warn("centroid projection: no thread to build it ({}); queries compare every code",
-                   e.what());
-    }
-  }
+  BuildInBackground(projection_, "centroid projection");
   return nullptr;
 }
 
@@ -370,6 +367,80 @@ void IndexState::CandidateSlots(const float* v, size_t n, std::vector<uint32_t>*
   for (const auto& [d, slot] : found) out->push_back(slot);
 }
 
+namespace {
+
+// The n-th smallest of the values `each` pushes (a max-heap of the n smallest); +inf if it
+// pushes fewer.
+template <class Each>
+float NthSmallest(size_t n, Each&& each) {
+  thread_local std::vector<float> heap;
+  heap.clear();
+  each([&](float v) {
+    if (heap.size() < n) {
+      heap.push_back(v);
+      std::push_heap(heap.begin(), heap.end());
+    } else if (v < heap.front()) {
+      std::pop_heap(heap.begin(), heap.end());
+      heap.back() = v;
+      std::push_heap(heap.begin(), heap.end());
+    }
+  });
+  return heap.size() < n ? std::numeric_limits<float>::infinity() : heap.front();
+}
+
+}  // namespace
+
+bool IndexState::ProjectionCandidates(const float* qn, size_t n, std::vector<uint32_t>* out) const {
+  out->clear();
+  const LazyProjection* proj = ReadyProjection();
+  if (proj == nullptr) return false;
+  const size_t c = cids_.size();
+  const size_t d = proj->basis->d();
+  thread_local std::vector<float> yq;
+  yq.resize(d);
+  double centered_sq = 0;
+  proj->basis->ProjectQuery(qn, yq.data(), &centered_sq);
+  double yq_sq = 0;
+  for (float y : yq) yq_sq += double{y} * y;
+  if (!std::isfinite(centered_sq) || !std::isfinite(yq_sq)) return false;  // no bounds
+  // Rounding slack: float sums over `dims` terms of vectors this long.
+  const double slack = 1e-4 * (centered_sq + proj->max_sq) + 1e-30;
+  const double qr2 = centered_sq - yq_sq;
+  const double qr_hi = std::sqrt(std::max(0.0, qr2 + slack));
+  const double qr_lo = std::sqrt(std::max(0.0, qr2 - slack));
+  thread_local std::vector<float> projected;
+  thread_local std::vector<float> lower;
+  projected.resize(c);
+  lower.resize(c);
+  BestKernels().squared_l2_columns(yq.data(), proj->coords.data(), d, c, c, projected.data());
+  const float limit = NthSmallest(n, [&](auto&& push) {
+    for (size_t s = 0; s < c; ++s) {
+      const double lb = projected[s];
+      const double cr = proj->residual[s];
+      const double gap = std::max({0.0, qr_lo - cr, cr - qr_hi});
+      lower[s] = static_cast<float>(lb + gap * gap - slack);
+      const double hi = qr_hi + cr;
+      push(static_cast<float>(lb + hi * hi + slack));
+    }
+  });
+  for (size_t s = 0; s < c; ++s) {
+    if (lower[s] <= limit) out->push_back(static_cast<uint32_t>(s));
+  }
+  // Not worth it where the bounds rule out too few: decided over the first queries.
+  LazyProjection* p = projection_.get();
+  if (p->trial_queries.load(std::memory_order_relaxed) < kProjectionTrialQueries) {
+    const uint64_t kept =
+        p->trial_kept.fetch_add(out->size(), std::memory_order_relaxed) + out->size();
+    const uint64_t q = p->trial_queries.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (q == kProjectionTrialQueries && 2 * kept > q * c) {
+      p->useless.store(true, std::memory_order_relaxed);
+      spdlog::info("centroid projection: kept {:.0f}% of {} centroids; not used",
+                   100.0 * kept / (q * c), c);
+    }
+  }
+  return true;
+}
+
 void IndexState::NearestCentroids(const float* qn, size_t n,
                                   std::vector<std::pair<float, uint32_t>>* out,
                                   const uint8_t* qcode, float qerror) const {
@@ -385,8 +456,6 @@ void IndexState::NearestCentroids(const float* qn, size_t n,
     qcode = own_code.data();
     qerror = -1;
   }
-  const auto& k = BestKernels();
-  const Sq8Kernels& k8 = Sq8KernelsBest();
   order.clear();
 
   // With many centroids: candidates from the graph, the best by code ranked at full precision.
@@ -400,119 +469,49 @@ void IndexState::NearestCentroids(const float* qn, size_t n,
     for (const auto& [d, slot] : found) order.push_back((uint64_t{d} << 32) | slot);
     const size_t m = std::min(order.size(), n + std::max<size_t>(n / 2, 4));
     if (m < order.size()) std::nth_element(order.begin(), order.begin() + m, order.end());
-    out->reserve(m);
-    for (size_t i = 0; i < m; ++i) {
-      const uint32_t s = static_cast<uint32_t>(order[i]);
-      out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
-    }
-    n = std::min(n, out->size());
-    std::partial_sort(out->begin(), out->begin() + n, out->end());
-    out->resize(n);
-    return;
+    order.resize(m);
+  } else {
+    NearestByBounds(qn, n, qcode, qerror, &order);
   }
 
-  // The n-th smallest of a stream of values (a max-heap of the n smallest).
-  thread_local std::vector<float> heap;
-  auto nth_smallest = [&](auto&& each) {
-    heap.clear();
-    each([&](float v) {
-      if (heap.size() < n) {
-        heap.push_back(v);
-        std::push_heap(heap.begin(), heap.end());
-      } else if (v < heap.front()) {
-        std::pop_heap(heap.begin(), heap.end());
-        heap.back() = v;
-        std::push_heap(heap.begin(), heap.end());
-      }
-    });
-    return heap.size() < n ? std::numeric_limits<float>::infinity() : heap.front();
-  };
+  // Those left, at full precision.
+  const auto& k = BestKernels();
+  out->reserve(order.size());
+  for (uint64_t o : order) {
+    const uint32_t s = static_cast<uint32_t>(o);
+    out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
+  }
+  n = std::min(n, out->size());
+  std::partial_sort(out->begin(), out->begin() + n, out->end());
+  out->resize(n);
+}
 
-  // 1. The centroids the projection bounds cannot rule out (projection.h), else all.
+void IndexState::NearestByBounds(const float* qn, size_t n, const uint8_t* qcode, float qerror,
+                                 std::vector<uint64_t>* order) const {
+  const size_t c = cids_.size();
+  // 1. The centroids the projection bounds cannot rule out, else all.
   thread_local std::vector<uint32_t> cand;
-  thread_local std::vector<float> lower;
-  cand.clear();
-  const LazyProjection* proj = ReadyProjection();
-  thread_local std::vector<float> yq;
-  double centered_sq = 0;
-  double yq_sq = 0;
-  if (proj != nullptr) {
-    yq.resize(proj->basis->d());
-    proj->basis->ProjectQuery(qn, yq.data(), &centered_sq);
-    for (float y : yq) yq_sq += double{y} * y;
-    if (!std::isfinite(centered_sq) || !std::isfinite(yq_sq)) proj = nullptr;  // no bounds
-  }
-  if (proj != nullptr) {
-    const size_t d = proj->basis->d();
-    // Rounding slack: float sums over `dims` terms of vectors this long.
-    const double slack = 1e-4 * (centered_sq + proj->max_sq) + 1e-30;
-    const double qr2 = centered_sq - yq_sq;
-    const double qr_hi = std::sqrt(std::max(0.0, qr2 + slack));
-    const double qr_lo = std::sqrt(std::max(0.0, qr2 - slack));
-    lower.resize(c);
-    thread_local std::vector<float> projected;
-    projected.resize(c);
-    k.squared_l2_columns(yq.data(), proj->coords.data(), d, c, c, projected.data());
-    const float limit = nth_smallest([&](auto&& push) {
-      for (size_t s = 0; s < c; ++s) {
-        const double lb = projected[s];
-        const double cr = proj->residual[s];
-        const double gap = std::max({0.0, qr_lo - cr, cr - qr_hi});
-        lower[s] = static_cast<float>(lb + gap * gap - slack);
-        const double hi = qr_hi + cr;
-        push(static_cast<float>(lb + hi * hi + slack));
-      }
-    });
-    for (size_t s = 0; s < c; ++s) {
-      if (lower[s] <= limit) cand.push_back(static_cast<uint32_t>(s));
-    }
-    // Not worth it where the bounds rule out too few: decided over the first queries.
-    LazyProjection* p = projection_.get();
-    if (p->trial_queries.load(std::memory_order_relaxed) < kProjectionTrialQueries) {
-      const uint64_t kept =
-          p->trial_kept.fetch_add(cand.size(), std::memory_order_relaxed) + cand.size();
-      const uint64_t q = p->trial_queries.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (q == kProjectionTrialQueries && 2 * kept > q * c) {
-        p->useless.store(true, std::memory_order_relaxed);
-        spdlog::info("centroid projection: kept {:.0f}% of {} centroids; not used",
-                     100.0 * kept / (q * c), c);
-      }
-    }
-  }
+  const bool all = !ProjectionCandidates(qn, n, &cand);
 
   // 2. Their code distances and the bounds those give (Sq8DistanceBounds).
+  const Sq8Kernels& k8 = Sq8KernelsBest();
   thread_local std::vector<uint32_t> approx;
-  const bool all = proj == nullptr;
+  thread_local std::vector<float> lower;
   const size_t m = all ? c : cand.size();
   approx.resize(m);
-  if (k8.dot_batch != nullptr) {  // the dot form (sq8.h)
-    thread_local std::vector<int8_t> signed_query;
-    thread_local std::vector<int32_t> dots;
-    signed_query.resize(dims_);
-    Sq8SignedQuery(qcode, dims_, signed_query.data());
-    const Sq8CodeSums qsums = Sq8Sums(qcode, dims_);
-    dots.resize(m);
-    if (all) {
-      k8.dot_batch(signed_query.data(), ccodes_.data(), c, dims_, dims_, dots.data());
-    } else {
-      for (size_t i = 0; i < m; ++i) {
-        k8.dot_batch(signed_query.data(), &ccodes_[size_t{cand[i]} * dims_], 1, dims_, dims_,
-                     &dots[i]);
-      }
-    }
-    for (size_t i = 0; i < m; ++i) {
-      approx[i] = Sq8DistanceFromDot(csums_[all ? i : cand[i]], qsums, dots[i]);
-    }
-  } else if (all) {
-    k8.squared_l2_batch(qcode, ccodes_.data(), c, dims_, dims_, approx.data());
+  thread_local Sq8Query query;
+  query.Prepare(qcode, dims_);
+  if (all) {
+    Sq8Distances(k8, query, ccodes_.data(), csums_.data(), c, dims_, approx.data());
   } else {
     for (size_t i = 0; i < m; ++i) {
-      approx[i] = k8.squared_l2(qcode, &ccodes_[size_t{cand[i]} * dims_], dims_);
+      Sq8Distances(k8, query, &ccodes_[size_t{cand[i]} * dims_], &csums_[cand[i]], 1, dims_,
+                   &approx[i]);
     }
   }
   const float query_error = qerror >= 0 ? qerror : Sq8CodeError(sq8_, qn, qcode);
   lower.resize(m);
-  const float limit = nth_smallest([&](auto&& push) {
+  const float limit = NthSmallest(n, [&](auto&& push) {
     for (size_t i = 0; i < m; ++i) {
       const uint32_t s = all ? static_cast<uint32_t>(i) : cand[i];
       const DistanceBounds b = Sq8DistanceBounds(DistanceMetric::kEuclideanSquared, sq8_.scale,
@@ -524,25 +523,15 @@ void IndexState::NearestCentroids(const float* qn, size_t n,
   for (size_t i = 0; i < m; ++i) {
     if (lower[i] <= limit) {
       const uint32_t s = all ? static_cast<uint32_t>(i) : cand[i];
-      order.push_back((uint64_t{approx[i]} << 32) | s);
+      order->push_back((uint64_t{approx[i]} << 32) | s);
     }
   }
   // Coarse codes (bounds too loose): only the nearest by code.
   const size_t cap = std::max<size_t>(4 * n, 64);
-  if (order.size() > cap) {
-    std::nth_element(order.begin(), order.begin() + cap, order.end());
-    order.resize(cap);
+  if (order->size() > cap) {
+    std::nth_element(order->begin(), order->begin() + cap, order->end());
+    order->resize(cap);
   }
-
-  // 3. Those left, at full precision.
-  out->reserve(order.size());
-  for (uint64_t o : order) {
-    const uint32_t s = static_cast<uint32_t>(o);
-    out->emplace_back(k.squared_l2(qn, &cvecs_[size_t{s} * dims_], dims_), s);
-  }
-  n = std::min(n, out->size());
-  std::partial_sort(out->begin(), out->begin() + n, out->end());
-  out->resize(n);
 }
 
 void ScanPostings(const IndexState& state, const std::vector<const PostingData*>& postings,
@@ -572,28 +561,13 @@ void ScanPostings(const IndexState& state, const std::vector<const PostingData*>
   if (total == 0) return;
   dist.resize(total);
   keys.resize(total);
-  bool dot_form = k.dot_batch != nullptr;  // (sq8.h) needs every posting's code sums
-  for (const PostingData* p : postings) dot_form = dot_form && p->code_sums.size() == p->size();
-  if (dot_form) {
-    thread_local std::vector<int8_t> signed_query;
-    thread_local std::vector<int32_t> dots;
-    signed_query.resize(dims);
-    Sq8SignedQuery(query_code, dims, signed_query.data());
-    const Sq8CodeSums qsums = Sq8Sums(query_code, dims);
-    for (size_t j = 0; j < postings.size(); ++j) {
-      const PostingData* p = postings[j];
-      dots.resize(p->size());
-      k.dot_batch(signed_query.data(), p->codes.data(), p->size(), dims, dims, dots.data());
-      uint32_t* out = &dist[first[j]];
-      for (size_t i = 0; i < p->size(); ++i) {
-        out[i] = Sq8DistanceFromDot(p->code_sums[i], qsums, dots[i]);
-      }
-    }
-  } else {
-    for (size_t j = 0; j < postings.size(); ++j) {
-      const PostingData* p = postings[j];
-      k.squared_l2_batch(query_code, p->codes.data(), p->size(), dims, dims, &dist[first[j]]);
-    }
+  thread_local Sq8Query query;
+  query.Prepare(query_code, dims);
+  for (size_t j = 0; j < postings.size(); ++j) {
+    const PostingData* p = postings[j];
+    const bool sums = p->code_sums.size() == p->size();
+    Sq8Distances(k, query, p->codes.data(), sums ? p->code_sums.data() : nullptr, p->size(), dims,
+                 &dist[first[j]]);
   }
   for (size_t e = 0; e < total; ++e) keys[e] = (uint64_t{dist[e]} << 32) | e;
 

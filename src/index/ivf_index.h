@@ -225,6 +225,14 @@ class IndexState {
     void Build();
   };
   const LazyProjection* ReadyProjection() const;  // null until built (or if useless)
+  // NearestCentroids' first step: the slots the projection bounds cannot rule out of the `n`
+  // nearest to `qn`, ascending. False (and `out` empty) if there is no projection to use.
+  bool ProjectionCandidates(const float* qn, size_t n, std::vector<uint32_t>* out) const;
+  // NearestCentroids without a graph, before the full-precision ranking: (code distance << 32
+  // | slot) of the centroids neither the projection nor the code bounds rule out, at most
+  // max(4n, 64) (the nearest by code). `qerror` as in NearestCentroids.
+  void NearestByBounds(const float* qn, size_t n, const uint8_t* qcode, float qerror,
+                       std::vector<uint64_t>* order) const;
   std::shared_ptr<LazyProjection> projection_;
 
   DistanceMetric metric_ = DistanceMetric::kEuclideanSquared;

@@ -91,9 +91,10 @@ float Sq8CodeError(const Sq8Params& params, const float* x, const uint8_t* codes
   for (size_t i = 0; i < n; ++i) decoded[i] = offset[i] + static_cast<float>(codes[i]) * scale;
   const DistanceKernels& k = BestKernels();
   const double e2 = k.squared_l2(x, decoded.data(), n);
+  // |scale code| <= |decoded| + |offset| (up to the rounding being bounded).
   const double offset_norm = std::sqrt(double{k.dot(offset, offset, n)});
-  const double code_norm = std::sqrt(static_cast<double>(Sq8Sums(codes, n).sumsq)) * scale;
-  const double rounding = 2.4e-7 * (offset_norm + code_norm);
+  const double decoded_norm = std::sqrt(double{k.dot(decoded.data(), decoded.data(), n)});
+  const double rounding = 2.5e-7 * (2 * offset_norm + decoded_norm);
   const double e =
       std::sqrt(std::max(0.0, e2) * (1 + 1.2e-7 * (static_cast<double>(n) + 64))) + rounding;
   return std::isfinite(e) ? static_cast<float>(e * (1 + 1e-6))
@@ -111,6 +112,26 @@ Sq8CodeSums Sq8Sums(const uint8_t* code, size_t n) {
 
 void Sq8SignedQuery(const uint8_t* code, size_t n, int8_t* out) {
   for (size_t i = 0; i < n; ++i) out[i] = static_cast<int8_t>(static_cast<int>(code[i]) - 128);
+}
+
+void Sq8Query::Prepare(const uint8_t* query_code, size_t dims) {
+  code = query_code;
+  n = dims;
+  signed_code.resize(dims);
+  Sq8SignedQuery(query_code, dims, signed_code.data());
+  sums = Sq8Sums(query_code, dims);
+}
+
+void Sq8Distances(const Sq8Kernels& k, const Sq8Query& q, const uint8_t* codes,
+                  const Sq8CodeSums* row_sums, size_t count, size_t stride, uint32_t* out) {
+  if (k.dot_batch == nullptr || row_sums == nullptr) {
+    k.squared_l2_batch(q.code, codes, count, q.n, stride, out);
+    return;
+  }
+  thread_local std::vector<int32_t> dots;
+  dots.resize(count);
+  k.dot_batch(q.signed_code.data(), codes, count, q.n, stride, dots.data());
+  for (size_t j = 0; j < count; ++j) out[j] = Sq8DistanceFromDot(row_sums[j], q.sums, dots[j]);
 }
 
 void Sq8DotBatchReference(const int8_t* q, const uint8_t* codes, size_t count, size_t n,

@@ -83,6 +83,19 @@ void Sq8SignedQuery(const uint8_t* code, size_t n, int8_t* out);  // out[i] = co
 inline uint32_t Sq8DistanceFromDot(Sq8CodeSums row, Sq8CodeSums query, int32_t dot) {
   return row.sumsq + query.sumsq - 2u * (static_cast<uint32_t>(dot) + 128u * row.sum);
 }
+// A query code prepared for Sq8Distances: its signed form and sums for the dot form.
+struct Sq8Query {
+  const uint8_t* code = nullptr;  // not owned
+  size_t n = 0;
+  std::vector<int8_t> signed_code;
+  Sq8CodeSums sums;
+  void Prepare(const uint8_t* query_code, size_t dims);
+};
+// out[j] = squared L2 between the query's code and row j (codes + j * stride, q.n bytes),
+// j < count: through the dot form when `k` has it and `row_sums` (the rows' Sq8Sums) is
+// given, else with k.squared_l2_batch. The same integers either way.
+void Sq8Distances(const Sq8Kernels& k, const Sq8Query& q, const uint8_t* codes,
+                  const Sq8CodeSums* row_sums, size_t count, size_t stride, uint32_t* out);
 // The scalar definition of dot_batch, the reference the SIMD form is tested against.
 void Sq8DotBatchReference(const int8_t* q, const uint8_t* codes, size_t count, size_t n,
                           size_t stride, int32_t* out);
