@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 #include "catalog/layout.h"
 
@@ -129,8 +130,13 @@ Result<size_t> Database::CheckWriteLimits(const WriteRequest& r) const {
   // group commit bounds batches by it (a few bytes of framing per op are counted as 16).
   size_t entry_bytes = 0;
   size_t rows = r.upsert_rows.size() + r.patch_rows.size() + r.deletes.size();
-  if (rows == 0) {
+  if (rows == 0 && r.delete_by_filter == nullptr && r.patch_by_filter == nullptr) {
     return Status::InvalidArgument("write request has no upsert_rows, patch_rows or deletes");
+  }
+  if (r.patch_by_filter != nullptr) {
+    VECPUFF_ASSIGN_OR_RETURN(size_t attr_bytes, CheckAttributes("patch_by_filter.patch",
+                                                                r.patch_by_filter_attributes, o));
+    entry_bytes += attr_bytes + 16;
   }
   if (rows > o.max_rows_per_request) {
     return Status::InvalidArgument("write request has " + std::to_string(rows) +
@@ -226,14 +232,24 @@ Result<WriteResult> Database::Write(const std::string& ns, WriteRequest request)
   return n->Write(std::move(request), entry_bytes);
 }
 
+Result<QueryResult> Database::MatchingDocuments(const std::string& ns,
+                                                std::shared_ptr<const Filter> filter,
+                                                Consistency consistency, bool include_vectors) {
+  VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<Namespace> n, OpenNamespace(ns, std::nullopt));
+  QueryRequest request;
+  request.top_k = std::numeric_limits<size_t>::max();
+  request.filter = std::move(filter);
+  request.consistency = consistency;
+  request.include_vectors = include_vectors;
+  return n->Query(request);
+}
+
 Result<QueryResult> Database::Query(const std::string& ns, const QueryRequest& request) {
   VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   if (request.top_k < 1 || request.top_k > options_.max_top_k) {
     return Status::InvalidArgument("top_k: must be between 1 and " +
                                    std::to_string(options_.max_top_k));
-  }
-  if (request.vector.empty()) {
-    return Status::InvalidArgument("query_vector: must have at least 1 dimension");
   }
   VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<Namespace> n, OpenNamespace(ns, std::nullopt));
   return n->Query(request);

@@ -43,6 +43,16 @@ class Database {
   // NotFound if the namespace does not exist.
   Result<QueryResult> Query(const std::string& ns, const QueryRequest& request);
 
+  // Every live document of the namespace that matches `filter` (all if null), with its
+  // attributes (and vector if `include_vectors`), in id order, whatever max_top_k says: for
+  // schema inference, aggregations and recall sampling. NotFound if the namespace does not
+  // exist.
+  Result<QueryResult> MatchingDocuments(const std::string& ns,
+                                        std::shared_ptr<const Filter> filter = nullptr,
+                                        Consistency consistency = Consistency::kStrong,
+                                        bool include_vectors = false);
+  Result<QueryResult> AllDocuments(const std::string& ns) { return MatchingDocuments(ns); }
+
   // NotFound if the namespace does not exist.
   Result<NamespaceMetadata> Metadata(const std::string& ns,
                                      Consistency consistency = Consistency::kStrong);

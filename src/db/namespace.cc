@@ -15,7 +15,10 @@
 
 #include "catalog/layout.h"
 #include "common/clock.h"
+#include "db/doc_key.h"
 #include "index/distance.h"
+#include "query/filter.h"
+#include "query/ref_new.h"
 
 namespace vecpuff {
 namespace {
@@ -242,6 +245,14 @@ Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
     VECPUFF_RETURN_IF_ERROR(CheckRequest(request, &dims_to_fix));
   }
 
+  if (request.conditional()) {
+    // Resolved by the batch's leader, against the state just before its entry.
+    const size_t rows = std::max<size_t>(
+        1, request.upsert_rows.size() + request.patch_rows.size() + request.deletes.size());
+    const bool want_ids = request.return_affected_ids;
+    return Commit(WalRequest{}, EncodedWalRequest{}, entry_bytes, rows, arrival, want_ids,
+                  std::make_shared<const WriteRequest>(std::move(request)));
+  }
   WalRequest wal;
   wal.ops.reserve(request.upsert_rows.size() + request.patch_rows.size() + request.deletes.size());
   for (UpsertRow& row : request.upsert_rows) {
@@ -269,12 +280,17 @@ Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
   // Encoded (and compressed) here, by each writer in its own thread, in parallel with the
   // others and with the batching window, rather than by the batch's leader afterwards.
   EncodedWalRequest encoded = EncodeWalRequest(wal);
-  return Commit(std::move(wal), std::move(encoded), entry_bytes, rows, arrival);
+  return Commit(std::move(wal), std::move(encoded), entry_bytes, rows, arrival,
+                request.return_affected_ids);
 }
 
 Result<WriteResult> Namespace::Commit(WalRequest request, EncodedWalRequest encoded, size_t bytes,
-                                      size_t rows, std::chrono::steady_clock::time_point arrival) {
+                                      size_t rows, std::chrono::steady_clock::time_point arrival,
+                                      bool want_ids,
+                                      std::shared_ptr<const WriteRequest> conditional) {
   PendingWrite w;
+  w.want_ids = want_ids;
+  w.conditional = std::move(conditional);
   w.request = std::move(request);
   w.encoded = std::move(encoded);
   w.bytes = bytes;
@@ -303,8 +319,11 @@ Result<WriteResult> Namespace::Commit(WalRequest request, EncodedWalRequest enco
   std::vector<PendingWrite*> batch;
   size_t b_bytes = 0, b_rows = 0;
   for (PendingWrite* p : queue_) {
-    if (!batch.empty() && (b_bytes + p->bytes > options_->max_batch_bytes ||
-                           b_rows + p->rows > options_->max_batch_rows)) {
+    // A conditional request is a batch of its own (its resolution must see the state that
+    // precedes it exactly).
+    if (!batch.empty() &&
+        (b_bytes + p->bytes > options_->max_batch_bytes ||
+         b_rows + p->rows > options_->max_batch_rows || p->conditional || batch[0]->conditional)) {
       break;
     }
     batch.push_back(p);
@@ -370,14 +389,19 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t tic
     fail_all(joined.status().WithContext("encoding WAL entry (nothing was applied)"));
     return;
   }
-  const std::string payload = std::move(*joined);
+  std::string payload = std::move(*joined);
   for (PendingWrite* p : batch) p->encoded = EncodedWalRequest{};  // the payload has it all
+  const WriteRequest* conditional = batch.size() == 1 ? batch[0]->conditional.get() : nullptr;
+  std::vector<bool> want_ids;
+  for (PendingWrite* p : batch) want_ids.push_back(p->want_ids);
   auto ack_all = [&](size_t object_bytes) {
     std::vector<WriteResult> results;
-    ApplyEntryLocked(entry, object_bytes, &results);
+    ApplyEntryLocked(entry, object_bytes, &results, &want_ids);
     for (size_t i = 0; i < batch.size(); ++i) {
+      const bool remaining = batch[i]->result.rows_remaining;
       batch[i]->status = Status::OK();
       batch[i]->result = results[i];
+      batch[i]->result.rows_remaining = remaining;
     }
   };
   if (WalPayloadRawSize(payload) > kMaxWalPayloadBytes) {
@@ -392,7 +416,39 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t tic
   std::lock_guard<std::mutex> log_lock(log_mu_);
   PutOptions create;
   create.mode = PutMode::kCreateOnly;
+  if (conditional != nullptr) {
+    // Conditions see every write acknowledged before this one, by any process.
+    Status s = CatchUpLocked(std::nullopt);
+    if (!s.ok()) {
+      fail_all(s.WithContext("catching up with the WAL"));
+      return;
+    }
+  }
   for (int attempt = 0; attempt < kMaxCommitAttempts; ++attempt) {
+    if (conditional != nullptr) {
+      // Resolved again on every attempt: a lost race means the state changed.
+      WalRequest resolved;
+      bool remaining = false;
+      Status s = ResolveConditionalLocked(*conditional, &resolved, &remaining);
+      if (!s.ok()) {
+        fail_all(s);
+        return;
+      }
+      batch[0]->result = WriteResult{};
+      batch[0]->result.rows_remaining = remaining;
+      if (resolved.ops.empty()) {  // nothing passed: nothing to write
+        batch[0]->status = Status::OK();
+        return;
+      }
+      entry.requests.assign(1, std::move(resolved));
+      payload = EncodeWalPayload(entry.requests);
+      if (WalPayloadRawSize(payload) > kMaxWalPayloadBytes) {
+        fail_all(Status::ResourceExhausted("write of " +
+                                           std::to_string(WalPayloadRawSize(payload)) +
+                                           " bytes exceeds the WAL entry limit"));
+        return;
+      }
+    }
     // Invariant: every entry below next_seq_ is applied, so a successful put at next_seq_
     // is applied on top of exactly the state that precedes it in the log.
     entry.seq = next_seq_.load();
@@ -470,7 +526,8 @@ bool Namespace::ExistsLocked(const std::string& id) const {
 }
 
 void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
-                                 std::vector<WriteResult>* results) {
+                                 std::vector<WriteResult>* results,
+                                 const std::vector<bool>* want_ids) {
   // The upserts' documents are built (vectors moved, not copied; norms computed) before
   // state_mu_ is taken, so queries wait only for the map updates.
   std::vector<std::shared_ptr<TailDoc>> upserts;
@@ -491,6 +548,7 @@ void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
   results->assign(entry.requests.size(), WriteResult{});
   for (size_t r = 0; r < entry.requests.size(); ++r) {
     WriteResult& counts = (*results)[r];
+    const bool ids = want_ids != nullptr && r < want_ids->size() && (*want_ids)[r];
     for (const WalOp& op : entry.requests[r].ops) {
       switch (op.type) {
         case WalOpType::kUpsert: {
@@ -503,6 +561,7 @@ void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
           tail_[op.id] = std::move(doc);
           if (auto docno = index_->Docno(op.id)) tail_masked_.insert(*docno);
           ++counts.upserted_count;
+          if (ids) counts.upserted_ids.push_back(op.id);
           break;
         }
         case WalOpType::kPatch: {
@@ -518,6 +577,7 @@ void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
           for (const auto& [key, value] : op.attributes.items()) doc->attributes[key] = value;
           tail_[op.id] = std::move(doc);
           ++counts.patched_count;
+          if (ids) counts.patched_ids.push_back(op.id);
           break;
         }
         case WalOpType::kDelete: {
@@ -528,6 +588,7 @@ void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
           tail_[op.id] = std::move(doc);
           if (auto docno = index_->Docno(op.id)) tail_masked_.insert(*docno);
           ++counts.deleted_count;
+          if (ids) counts.deleted_ids.push_back(op.id);
           break;
         }
       }
@@ -700,6 +761,7 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
 Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retry) {
   const DistanceMetric metric = metric_.load();
   const uint32_t dims = Dimensions();
+  if (request.vector.empty()) return QueryByAttributes(request, retry);
   QueryResult result;
   if (dims == 0) return result;  // no vector written yet
   if (request.vector.size() != dims) {
@@ -760,6 +822,10 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     std::vector<std::pair<float, uint32_t>> nearest;
     size_t fetched = 0;
     bool widened = false;
+    std::unordered_map<const PostingData*, std::vector<uint8_t>> masks;
+    std::vector<const uint8_t*> allowed;
+    size_t matched = 0, base_live = 0;
+    bool first_round = true;
     while (true) {
       index.NearestCentroids(qn.data(), probes, &nearest, qcode.data(), code_error);
       // Query-aware pruning (SPANN): postings whose centroid is much farther than the
@@ -771,61 +837,34 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
         while (keep < nearest.size() && nearest[keep].first <= limit) ++keep;
         nearest.resize(keep);
       }
-      // Postings not in memory are read concurrently, without the lock.
-      std::vector<GetRequest> reads;
-      std::vector<uint32_t> ids;
-      std::vector<PostingRef> refs;
-      for (size_t i = fetched; i < nearest.size(); ++i) {
-        const uint32_t slot = nearest[i].second;
-        auto want = [&](const PostingRef& ref) {
-          std::shared_ptr<const PostingData> p =
-              posting_cache_ ? posting_cache_->Get(PostingCache::Key(ref)) : nullptr;
-          if (p) {
-            postings.push_back(std::move(p));
-          } else {
-            reads.push_back({ref.pack, ByteRange{ref.offset, ref.length}});
-            ids.push_back(index.CentroidId(slot));
-            refs.push_back(ref);
-          }
-        };
-        want(index.Ref(slot));
-        for (const PostingRef& part : index.MoreParts(slot)) want(part);
-      }
-      if (!reads.empty()) {
-        const uint64_t epoch = epoch_;
-        // What decoding needs of the index, copied: it may be replaced while unlocked.
-        const DistanceMetric index_metric = index.metric();
-        const Sq8Params sq8 = index.sq8();
-        lock.unlock();
-        // All at once: a cold query's postings are one round trip, however many there are.
-        std::vector<Result<GetResult>> got =
-            ParallelGetRanges(store_, reads, std::min<size_t>(reads.size(), kMaxParallelReads));
-        for (size_t i = 0; i < got.size(); ++i) {
-          if (!got[i].ok()) {
-            // A compaction may have retired the object after our snapshot: search again.
-            if (got[i].status().IsNotFound()) {
-              *retry = true;
-              return result;
-            }
-            return got[i].status().WithContext("reading posting from " + reads[i].key);
-          }
-          VECPUFF_ASSIGN_OR_RETURN(
-              std::shared_ptr<const PostingData> cp,
-              DecodeAndCache(ids[i], refs[i], got[i]->data, dims, index_metric, sq8));
-          postings.push_back(std::move(cp));
-        }
-        lock.lock();
-        if (epoch_ != epoch) {  // the index changed meanwhile: start over
-          *retry = true;
-          return result;
-        }
-      }
+      std::vector<uint32_t> slots;
+      for (size_t i = fetched; i < nearest.size(); ++i) slots.push_back(nearest[i].second);
+      VECPUFF_RETURN_IF_ERROR(FetchPostings(lock, index, slots, &postings, retry, &result));
+      if (*retry) return result;
       fetched = nearest.size();
       std::vector<const PostingData*> scan;
       for (const auto& p : postings) scan.push_back(p.get());
       const size_t rerank =
           request.exact ? std::numeric_limits<size_t>::max() : std::max<size_t>(2 * k, k + 32);
-      ScanPostings(index, scan, qcode.data(), rerank, &tail_masked_, &hits);
+      if (request.filter != nullptr) {
+        // Entries the filter rejects are never candidates (their masks are kept across
+        // widening rounds).
+        allowed.clear();
+        for (const PostingData* p : scan) {
+          auto [it, inserted] = masks.try_emplace(p);
+          if (inserted) {
+            size_t live = 0;
+            VECPUFF_RETURN_IF_ERROR(FilterMask(index, *p, *request.filter, &it->second, &live));
+            for (uint8_t m : it->second) matched += m;
+            if (first_round) base_live += live;
+            result.exhaustive_count += live;
+          }
+          allowed.push_back(it->second.data());
+        }
+        first_round = false;
+      }
+      ScanPostings(index, scan, qcode.data(), rerank, &tail_masked_, &hits,
+                   request.filter != nullptr ? &allowed : nullptr);
       // Rerank at full precision, skipping documents the tail overrides, and entries whose
       // distance bounds (Sq8DistanceBounds) show they cannot be among the k nearest of these
       // candidates: the result is the same as reranking every one.
@@ -854,7 +893,12 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
                                            entry_error)});
       }
       // Too few live documents near the query (e.g. most were deleted): widen the search.
-      if (valid.size() < k && fetched < index.centroid_count()) {
+      // With a filter, also until as many matching entries were seen as the first round's
+      // postings held live ones: the filtered search then looks as deep into the matching
+      // documents as an unfiltered one does into all (a selective filter ends up scanning
+      // every posting, i.e. exactly).
+      const bool shallow = request.filter != nullptr && matched < base_live;
+      if ((valid.size() < k || shallow) && fetched < index.centroid_count()) {
         probes = std::min(index.centroid_count(), std::max<size_t>(probes * 2, 1));
         widened = true;
         continue;
@@ -878,12 +922,20 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     }
   }
 
+  if (request.exact && request.filter == nullptr) {
+    for (const auto& p : postings) result.exhaustive_count += p->size();
+  }
+
   // The unindexed tail, exhaustively. After the index part: that part may release the lock
   // to read postings, and a concurrent catch-up may then replace tail documents, so nothing
   // taken from the tail may be held across it (the index part reads the tail only after
   // taking the lock again).
   for (const auto& [id, doc] : tail_) {
     if (doc->kind != TailDoc::Kind::kUpsert || doc->vector.size() != dims) continue;
+    ++result.exhaustive_count;
+    if (request.filter != nullptr && !request.filter->Matches(DocKeyToJson(id), doc->attributes)) {
+      continue;
+    }
     offer({finite(Distance(metric, q, q_norm, doc->vector.data(), doc->norm, dims)), &id, doc.get(),
            nullptr, 0, nullptr});
   }
@@ -914,6 +966,401 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     result.hits.push_back(std::move(hit));
   }
   return result;
+}
+
+Status Namespace::FetchPostings(std::shared_lock<std::shared_mutex>& lock, const IndexState& index,
+                                const std::vector<uint32_t>& slots,
+                                std::vector<std::shared_ptr<const PostingData>>* postings,
+                                bool* retry, QueryResult* stats) {
+  // Postings not in memory are read concurrently, without the lock.
+  std::vector<GetRequest> reads;
+  std::vector<uint32_t> ids;
+  std::vector<PostingRef> refs;
+  for (const uint32_t slot : slots) {
+    auto want = [&](const PostingRef& ref) {
+      std::shared_ptr<const PostingData> p =
+          posting_cache_ ? posting_cache_->Get(PostingCache::Key(ref)) : nullptr;
+      if (p) {
+        postings->push_back(std::move(p));
+        ++stats->postings_cached;
+      } else {
+        ++stats->postings_fetched;
+        reads.push_back({ref.pack, ByteRange{ref.offset, ref.length}});
+        ids.push_back(index.CentroidId(slot));
+        refs.push_back(ref);
+      }
+    };
+    want(index.Ref(slot));
+    for (const PostingRef& part : index.MoreParts(slot)) want(part);
+  }
+  if (reads.empty()) return Status::OK();
+  const uint64_t epoch = epoch_;
+  // What decoding needs of the index, copied: it may be replaced while unlocked.
+  const DistanceMetric index_metric = index.metric();
+  const Sq8Params sq8 = index.sq8();
+  const uint32_t dims = index.dims();
+  lock.unlock();
+  // All at once: a cold query's postings are one round trip, however many there are.
+  std::vector<Result<GetResult>> got =
+      ParallelGetRanges(store_, reads, std::min<size_t>(reads.size(), kMaxParallelReads));
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!got[i].ok()) {
+      // A compaction may have retired the object after our snapshot: search again.
+      if (got[i].status().IsNotFound()) {
+        *retry = true;
+        return Status::OK();
+      }
+      return got[i].status().WithContext("reading posting from " + reads[i].key);
+    }
+    VECPUFF_ASSIGN_OR_RETURN(
+        std::shared_ptr<const PostingData> cp,
+        DecodeAndCache(ids[i], refs[i], got[i]->data, dims, index_metric, sq8));
+    postings->push_back(std::move(cp));
+  }
+  lock.lock();
+  if (epoch_ != epoch) *retry = true;  // the index changed meanwhile: start over
+  return Status::OK();
+}
+
+Result<nlohmann::json> Namespace::IndexedAttributesLocked(const PostingData& p, size_t i) const {
+  nlohmann::json attributes = nlohmann::json::parse(p.attributes[i], nullptr, false);
+  if (!attributes.is_object()) {
+    return Status::Corruption("posting of '" + DocKeyToJson(p.ids[i]).dump() +
+                              "' has malformed attributes");
+  }
+  auto t = tail_.find(p.ids[i]);
+  if (t != tail_.end() && t->second->kind == TailDoc::Kind::kPatch) {
+    for (const auto& [key, value] : t->second->attributes.items()) attributes[key] = value;
+  }
+  return attributes;
+}
+
+bool Namespace::LiveEntryLocked(const IndexState& index, const PostingData& p, size_t i) const {
+  const uint32_t docno = p.docnos[i];
+  if (index.Version(docno) != p.versions[i]) return false;  // stale copy
+  return tail_masked_.empty() || !tail_masked_.count(docno);
+}
+
+Status Namespace::FilterMask(const IndexState& index, const PostingData& p, const Filter& filter,
+                             std::vector<uint8_t>* mask, size_t* live) const {
+  mask->assign(p.size(), 0);
+  *live = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (!LiveEntryLocked(index, p, i)) continue;
+    ++*live;
+    VECPUFF_ASSIGN_OR_RETURN(nlohmann::json attributes, IndexedAttributesLocked(p, i));
+    (*mask)[i] = filter.Matches(DocKeyToJson(p.ids[i]), attributes) ? 1 : 0;
+  }
+  return Status::OK();
+}
+
+namespace {
+
+// A total order on attribute values for ranking: missing and null first, then booleans,
+// numbers (compared as numbers whatever their JSON type), strings (bytewise), arrays
+// (elementwise), objects.
+int TypeRank(const nlohmann::json& v) {
+  switch (v.type()) {
+    case nlohmann::json::value_t::null:
+    case nlohmann::json::value_t::discarded:
+      return 0;
+    case nlohmann::json::value_t::boolean:
+      return 1;
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_float:
+      return 2;
+    case nlohmann::json::value_t::string:
+      return 3;
+    case nlohmann::json::value_t::array:
+      return 4;
+    default:
+      return 5;
+  }
+}
+
+int CompareValues(const nlohmann::json& a, const nlohmann::json& b) {
+  const int ra = TypeRank(a), rb = TypeRank(b);
+  if (ra != rb) return ra < rb ? -1 : 1;
+  switch (ra) {
+    case 1:
+      return static_cast<int>(a.get<bool>()) - static_cast<int>(b.get<bool>());
+    case 2: {
+      if (a.is_number_float() || b.is_number_float()) {
+        const double x = a.get<double>(), y = b.get<double>();
+        return x < y ? -1 : (y < x ? 1 : 0);
+      }
+      const bool na = a.is_number_integer() && a.get<int64_t>() < 0;
+      const bool nb = b.is_number_integer() && b.get<int64_t>() < 0;
+      if (na != nb) return na ? -1 : 1;
+      if (na) {
+        const int64_t x = a.get<int64_t>(), y = b.get<int64_t>();
+        return x < y ? -1 : (y < x ? 1 : 0);
+      }
+      const uint64_t x = a.get<uint64_t>(), y = b.get<uint64_t>();
+      return x < y ? -1 : (y < x ? 1 : 0);
+    }
+    case 3: {
+      const int c = a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
+      return c < 0 ? -1 : (c > 0 ? 1 : 0);
+    }
+    case 4: {
+      const size_t n = std::min(a.size(), b.size());
+      for (size_t i = 0; i < n; ++i) {
+        if (int c = CompareValues(a[i], b[i]); c != 0) return c;
+      }
+      return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
+    }
+    case 5:
+      return a < b ? -1 : (b < a ? 1 : 0);
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+Result<QueryResult> Namespace::QueryByAttributes(const QueryRequest& request, bool* retry) {
+  QueryResult result;
+  result.ranked_by_vector = false;
+  const size_t k = request.top_k;
+  if (k == 0) return result;
+  const uint32_t dims = Dimensions();
+
+  struct Row {
+    const std::string* id;
+    nlohmann::json attributes;
+    const TailDoc* tail;      // from the tail, or
+    const PostingData* post;  // from a posting, entry `index`
+    uint32_t index;
+  };
+  std::vector<Row> rows;
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  // Every indexed document: every posting, each live document once.
+  std::vector<std::shared_ptr<const PostingData>> postings;
+  const IndexState& index = *index_;
+  if (!index.empty()) {
+    std::vector<uint32_t> slots(index.centroid_count());
+    for (uint32_t s = 0; s < slots.size(); ++s) slots[s] = s;
+    VECPUFF_RETURN_IF_ERROR(FetchPostings(lock, index, slots, &postings, retry, &result));
+    if (*retry) return result;
+    std::vector<uint8_t> seen(index.next_docno(), 0);
+    for (const auto& p : postings) {
+      for (uint32_t i = 0; i < p->size(); ++i) {
+        if (!LiveEntryLocked(index, *p, i)) continue;
+        const uint32_t docno = p->docnos[i];
+        if (docno >= seen.size() || seen[docno]) continue;
+        seen[docno] = 1;
+        ++result.exhaustive_count;
+        VECPUFF_ASSIGN_OR_RETURN(nlohmann::json attributes, IndexedAttributesLocked(*p, i));
+        if (request.filter != nullptr &&
+            !request.filter->Matches(DocKeyToJson(p->ids[i]), attributes)) {
+          continue;
+        }
+        rows.push_back({&p->ids[i], std::move(attributes), nullptr, p.get(), i});
+      }
+    }
+  }
+  for (const auto& [id, doc] : tail_) {
+    if (doc->kind != TailDoc::Kind::kUpsert) continue;
+    ++result.exhaustive_count;
+    if (request.filter != nullptr && !request.filter->Matches(DocKeyToJson(id), doc->attributes)) {
+      continue;
+    }
+    rows.push_back({&id, doc->attributes, doc.get(), nullptr, 0});
+  }
+
+  static const nlohmann::json kNull;
+  auto before = [&](const Row& a, const Row& b) {
+    for (const OrderKey& key : request.order_by) {
+      int c;
+      if (key.attribute == "id") {
+        c = a.id->compare(*b.id);
+      } else {
+        auto ia = a.attributes.find(key.attribute);
+        auto ib = b.attributes.find(key.attribute);
+        c = CompareValues(ia != a.attributes.end() ? *ia : kNull,
+                          ib != b.attributes.end() ? *ib : kNull);
+      }
+      if (c != 0) return key.descending ? c > 0 : c < 0;
+    }
+    return *a.id < *b.id;
+  };
+  const size_t n = std::min(k, rows.size());
+  std::partial_sort(rows.begin(), rows.begin() + static_cast<ptrdiff_t>(n), rows.end(), before);
+  rows.resize(n);
+  result.hits.reserve(n);
+  for (Row& row : rows) {
+    QueryHit hit;
+    hit.id = *row.id;
+    if (request.include_vectors) {
+      if (row.tail != nullptr) {
+        hit.vector = row.tail->vector;
+      } else if (dims != 0 && row.post->vectors.size() >= size_t{row.index + 1} * dims) {
+        const float* v = &row.post->vectors[size_t{row.index} * dims];
+        hit.vector.assign(v, v + dims);
+      }
+    }
+    if (request.include_attributes) hit.attributes = std::move(row.attributes);
+    result.hits.push_back(std::move(hit));
+  }
+  return result;
+}
+
+Result<QueryResult> Namespace::MatchingLocked(std::shared_ptr<const Filter> filter) {
+  QueryRequest request;
+  request.top_k = std::numeric_limits<size_t>::max();
+  request.filter = std::move(filter);
+  request.include_vectors = false;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    bool retry = false;
+    Result<QueryResult> result = QueryByAttributes(request, &retry);
+    if (!retry) return result;
+  }
+  return Status::Unavailable("index of '" + name_ + "' kept changing during the write; try again");
+}
+
+Result<std::optional<nlohmann::json>> Namespace::CurrentAttributesLocked(const std::string& id) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    auto t = tail_.find(id);
+    if (t != tail_.end()) {
+      if (t->second->kind == TailDoc::Kind::kDelete) return std::optional<nlohmann::json>();
+      if (t->second->kind == TailDoc::Kind::kUpsert) {
+        return std::optional<nlohmann::json>(t->second->attributes);
+      }
+    }
+    const IndexState& index = *index_;
+    const std::optional<uint32_t> docno = index.Docno(id);
+    if (!docno) return std::optional<nlohmann::json>();
+    const std::optional<uint32_t> slot = index.SlotOf(index.Home(*docno));
+    if (!slot)
+      return Status::Corruption("index of '" + name_ + "' has no home posting for a document");
+    std::vector<std::shared_ptr<const PostingData>> postings;
+    bool retry = false;
+    QueryResult stats;
+    VECPUFF_RETURN_IF_ERROR(FetchPostings(lock, index, {*slot}, &postings, &retry, &stats));
+    if (retry) continue;
+    for (const auto& p : postings) {
+      for (size_t i = 0; i < p->size(); ++i) {
+        if (p->docnos[i] != *docno || !LiveEntryLocked(index, *p, i)) continue;
+        VECPUFF_ASSIGN_OR_RETURN(nlohmann::json attributes, IndexedAttributesLocked(*p, i));
+        return std::optional<nlohmann::json>(std::move(attributes));
+      }
+    }
+    return Status::Corruption("home posting of a document in '" + name_ + "' lacks it");
+  }
+  return Status::Unavailable("index of '" + name_ + "' kept changing during the write; try again");
+}
+
+Status Namespace::ResolveConditionalLocked(const WriteRequest& request, WalRequest* out,
+                                           bool* remaining) {
+  *remaining = false;
+  // The state as this request's earlier steps leave it: id -> attributes (null: deleted).
+  std::unordered_map<std::string, nlohmann::json> overlay;
+  auto current = [&](const std::string& id) -> Result<std::optional<nlohmann::json>> {
+    auto it = overlay.find(id);
+    if (it != overlay.end()) {
+      if (it->second.is_null()) return std::optional<nlohmann::json>();
+      return std::optional<nlohmann::json>(it->second);
+    }
+    return CurrentAttributesLocked(id);
+  };
+  // Whether the document's current attributes pass `condition` with $ref_new bound to the
+  // row's new values.
+  auto passes = [&](const nlohmann::json& condition, const std::string& path, const std::string& id,
+                    const nlohmann::json& new_attributes,
+                    const nlohmann::json& current_attributes) -> Result<bool> {
+    nlohmann::json bound = BindRefNew(condition, [&](const std::string& name) {
+      if (name == "id") return DocKeyToJson(id);
+      auto v = new_attributes.find(name);
+      return v != new_attributes.end() ? *v : nlohmann::json();
+    });
+    VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<const Filter> f, Filter::Parse(bound, path));
+    return f->Matches(DocKeyToJson(id), current_attributes);
+  };
+  const size_t limit = options_->max_rows_per_request;
+  auto matching = [&](const std::shared_ptr<const Filter>& filter, bool allow_partial,
+                      const char* what) -> Result<std::vector<QueryHit>> {
+    VECPUFF_ASSIGN_OR_RETURN(QueryResult m, MatchingLocked(filter));
+    if (m.hits.size() > limit) {
+      if (!allow_partial) {
+        return Status::InvalidArgument(
+            std::string(what) + " matches " + std::to_string(m.hits.size()) +
+            " documents, over the limit of " + std::to_string(limit) + " (set " + what +
+            "_allow_partial to write that many and get rows_remaining)");
+      }
+      m.hits.resize(limit);
+      *remaining = true;
+    }
+    return std::move(m.hits);
+  };
+  auto add = [&](WalOpType type, const std::string& id, std::vector<float> vector,
+                 nlohmann::json attributes) {
+    WalOp op;
+    op.type = type;
+    op.id = id;
+    op.vector = std::move(vector);
+    op.attributes = std::move(attributes);
+    out->ops.push_back(std::move(op));
+  };
+  if (request.delete_by_filter != nullptr) {
+    VECPUFF_ASSIGN_OR_RETURN(std::vector<QueryHit> hits,
+                             matching(request.delete_by_filter,
+                                      request.delete_by_filter_allow_partial, "delete_by_filter"));
+    for (const QueryHit& h : hits) {
+      add(WalOpType::kDelete, h.id, {}, nlohmann::json::object());
+      overlay[h.id] = nullptr;
+    }
+  }
+  if (request.patch_by_filter != nullptr) {
+    VECPUFF_ASSIGN_OR_RETURN(std::vector<QueryHit> hits,
+                             matching(request.patch_by_filter,
+                                      request.patch_by_filter_allow_partial, "patch_by_filter"));
+    for (QueryHit& h : hits) {
+      if (overlay.count(h.id)) continue;  // deleted above
+      add(WalOpType::kPatch, h.id, {}, request.patch_by_filter_attributes);
+      for (const auto& [k, v] : request.patch_by_filter_attributes.items()) h.attributes[k] = v;
+      overlay[h.id] = std::move(h.attributes);
+    }
+  }
+  for (size_t i = 0; i < request.upsert_rows.size(); ++i) {
+    const UpsertRow& row = request.upsert_rows[i];
+    if (!request.upsert_condition.is_null()) {
+      VECPUFF_ASSIGN_OR_RETURN(std::optional<nlohmann::json> cur, current(row.id));
+      if (cur) {  // a new document is upserted whatever the condition
+        VECPUFF_ASSIGN_OR_RETURN(bool ok, passes(request.upsert_condition, "upsert_condition",
+                                                 row.id, row.attributes, *cur));
+        if (!ok) continue;
+      }
+    }
+    add(WalOpType::kUpsert, row.id, row.vector, row.attributes);
+    overlay[row.id] = row.attributes;
+  }
+  for (const PatchRow& row : request.patch_rows) {
+    VECPUFF_ASSIGN_OR_RETURN(std::optional<nlohmann::json> cur, current(row.id));
+    if (!cur) continue;  // a patch of a missing document does nothing
+    if (!request.patch_condition.is_null()) {
+      VECPUFF_ASSIGN_OR_RETURN(bool ok, passes(request.patch_condition, "patch_condition", row.id,
+                                               row.attributes, *cur));
+      if (!ok) continue;
+    }
+    add(WalOpType::kPatch, row.id, {}, row.attributes);
+    for (const auto& [k, v] : row.attributes.items()) (*cur)[k] = v;
+    overlay[row.id] = std::move(*cur);
+  }
+  for (const std::string& id : request.deletes) {
+    VECPUFF_ASSIGN_OR_RETURN(std::optional<nlohmann::json> cur, current(id));
+    if (!cur) continue;
+    if (!request.delete_condition.is_null()) {
+      VECPUFF_ASSIGN_OR_RETURN(bool ok, passes(request.delete_condition, "delete_condition", id,
+                                               nlohmann::json::object(), *cur));
+      if (!ok) continue;
+    }
+    add(WalOpType::kDelete, id, {}, nlohmann::json::object());
+    overlay[id] = nullptr;
+  }
+  return Status::OK();
 }
 
 Result<NamespaceMetadata> Namespace::Metadata(Consistency consistency) {

@@ -126,6 +126,11 @@ class Namespace {
     EncodedWalRequest encoded;  // the request's part of the WAL entry, encoded by its writer
     size_t bytes = 0;
     size_t rows = 0;
+    bool want_ids = false;  // return_affected_ids
+    // A request with conditions or filters (WriteRequest::conditional()): `request` is
+    // empty until the leader resolves this against the state just before its entry
+    // (ResolveConditionalLocked); such a request is always a batch of its own.
+    std::shared_ptr<const WriteRequest> conditional;
     bool done = false;
     Status status;
     WriteResult result;
@@ -147,7 +152,18 @@ class Namespace {
   Status CheckRequest(const WriteRequest& request, std::optional<uint32_t>* dims_to_fix);
   // `arrival`: when the write came in (the batching window counts from there).
   Result<WriteResult> Commit(WalRequest request, EncodedWalRequest encoded, size_t bytes,
-                             size_t rows, std::chrono::steady_clock::time_point arrival);
+                             size_t rows, std::chrono::steady_clock::time_point arrival,
+                             bool want_ids,
+                             std::shared_ptr<const WriteRequest> conditional = nullptr);
+  // REQUIRES: log_mu_ held, every WAL entry up to the log's end applied. The plain ops that
+  // `request`'s conditions and filters leave (WriteRequest::conditional()), resolved against
+  // the current state; *remaining if a partial filter-based write left matching documents.
+  Status ResolveConditionalLocked(const WriteRequest& request, WalRequest* out, bool* remaining);
+  // REQUIRES: log_mu_ held. The document's current attributes, or nullopt if it does not
+  // exist (reads its home posting when it is indexed).
+  Result<std::optional<nlohmann::json>> CurrentAttributesLocked(const std::string& id);
+  // REQUIRES: log_mu_ held. Every live document matching `filter`, in id order.
+  Result<QueryResult> MatchingLocked(std::shared_ptr<const Filter> filter);
   // Writes `batch` as one WAL entry and applies it; sets each writer's status and result.
   // `ticket` orders batches: a batch encodes its entry as soon as it is formed, overlapping
   // the previous batch's put, but takes the log in ticket order (WaitTurn/EndTurn), so
@@ -173,8 +189,10 @@ class Namespace {
   // REQUIRES: log_mu_ held; seq == next_seq_.
   PutOutcome ResolveFailedPutLocked(uint64_t seq, const std::string& object);
   // REQUIRES: log_mu_ held. Applies one entry at next_seq_ and advances next_seq_. Consumes
-  // the upserts' vectors and attributes (moved into the tail).
-  void ApplyEntryLocked(WalEntry& entry, size_t object_bytes, std::vector<WriteResult>* results);
+  // the upserts' vectors and attributes (moved into the tail). `want_ids`, if given, says per
+  // request whether its results list the affected ids.
+  void ApplyEntryLocked(WalEntry& entry, size_t object_bytes, std::vector<WriteResult>* results,
+                        const std::vector<bool>* want_ids = nullptr);
   void MaybeAdvanceManifestHint();
 
   // REQUIRES: state_mu_ held. Whether the document exists (tail, else index).
@@ -203,6 +221,27 @@ class Namespace {
   Status CollectGarbage();
   bool TailMeetsTrigger(bool force);
   Result<QueryResult> QueryOnce(const QueryRequest& request, bool* retry);
+  // A query without a vector: every live document matching the filter, in the request's
+  // order_by order (id ascending by default). REQUIRES: Open() succeeded.
+  Result<QueryResult> QueryByAttributes(const QueryRequest& request, bool* retry);
+  // REQUIRES: `lock` holds state_mu_ (shared) and `index` is *index_. Appends the postings
+  // of `slots` (every part) to *postings: from the memory cache, else read concurrently
+  // with the lock released. Sets *retry (and returns OK) if the index changed meanwhile or
+  // an object of it is gone; then `index` must not be used again.
+  Status FetchPostings(std::shared_lock<std::shared_mutex>& lock, const IndexState& index,
+                       const std::vector<uint32_t>& slots,
+                       std::vector<std::shared_ptr<const PostingData>>* postings, bool* retry,
+                       QueryResult* stats);
+  // REQUIRES: state_mu_ held. Whether entry i of p is the current copy of a document that
+  // the tail does not replace or delete.
+  bool LiveEntryLocked(const IndexState& index, const PostingData& p, size_t i) const;
+  // REQUIRES: state_mu_ held. Entry i's attributes, with a tail patch of its document
+  // applied. Corruption if they are not a JSON object.
+  Result<nlohmann::json> IndexedAttributesLocked(const PostingData& p, size_t i) const;
+  // REQUIRES: state_mu_ held. (*mask)[i] = 1 for the live entries of p that match `filter`;
+  // *live counts the live entries.
+  Status FilterMask(const IndexState& index, const PostingData& p, const Filter& filter,
+                    std::vector<uint8_t>* mask, size_t* live) const;
 
   ObjectStore* const store_;
   const DbOptions* const options_;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -13,6 +14,8 @@
 #include "catalog/manifest.h"
 
 namespace vecpuff {
+
+class Filter;  // query/filter.h
 
 struct UpsertRow {
   std::string id;
@@ -32,12 +35,38 @@ struct WriteRequest {
   std::vector<UpsertRow> upsert_rows;
   std::vector<PatchRow> patch_rows;
   std::vector<std::string> deletes;
+  bool return_affected_ids = false;
+
+  // Conditional and filter-based writes (the turbopuffer API's). They are resolved against
+  // the namespace's state just before the request's WAL entry, so they apply atomically
+  // with it: first delete_by_filter deletes every document matching it, then
+  // patch_by_filter merges its attributes into every document matching it, then the rows
+  // above apply as usual, except that an upsert, patch or delete of an existing document
+  // whose current state fails its condition is skipped (an upsert of a new document is
+  // never skipped). Conditions are filters (query/filter.h) in which a value may be
+  // {"$ref_new": "attr"}: the row's new value of attr (its id for "id"; null for deletes).
+  // A filter-based write that matches more than limits.max_rows_per_request documents is an
+  // error unless its allow_partial flag is set; then that many are written and
+  // WriteResult::rows_remaining says more remain.
+  nlohmann::json upsert_condition, patch_condition, delete_condition;  // null: none
+  std::shared_ptr<const Filter> delete_by_filter;
+  bool delete_by_filter_allow_partial = false;
+  std::shared_ptr<const Filter> patch_by_filter;
+  nlohmann::json patch_by_filter_attributes = nlohmann::json::object();
+  bool patch_by_filter_allow_partial = false;
+  bool conditional() const {
+    return !upsert_condition.is_null() || !patch_condition.is_null() ||
+           !delete_condition.is_null() || delete_by_filter != nullptr || patch_by_filter != nullptr;
+  }
 };
 
 struct WriteResult {
   uint64_t upserted_count = 0;  // upsert rows applied
   uint64_t patched_count = 0;   // patch rows that found their document
   uint64_t deleted_count = 0;   // deletes that removed an existing document
+  // With WriteRequest::return_affected_ids: the ids counted above, in request order.
+  std::vector<std::string> upserted_ids, patched_ids, deleted_ids;
+  bool rows_remaining = false;  // a partial filter-based write left matching documents
 };
 
 enum class Consistency {
@@ -45,8 +74,20 @@ enum class Consistency {
   kEventual,  // skip the freshness check against object storage
 };
 
+// Ranking by attribute values (turbopuffer's rank_by ["ts","desc"]); the attribute "id" is
+// the document id (ordered by key, db/doc_key.h).
+struct OrderKey {
+  std::string attribute;
+  bool descending = false;
+};
+
 struct QueryRequest {
+  // The query vector: rank by distance to it. Empty: rank by `order_by` (by id ascending if
+  // that is empty too).
   std::vector<float> vector;
+  std::vector<OrderKey> order_by;
+  // Only documents matching it are returned (null: all).
+  std::shared_ptr<const Filter> filter;
   size_t top_k = 10;
   bool include_vectors = true;
   bool include_attributes = true;
@@ -61,13 +102,21 @@ struct QueryRequest {
 
 struct QueryHit {
   std::string id;
-  float dist = 0;
+  float dist = 0;             // when ranked by vector
   std::vector<float> vector;  // empty unless include_vectors
   nlohmann::json attributes;  // null unless include_attributes
 };
 
 struct QueryResult {
-  std::vector<QueryHit> hits;  // ascending by (dist, id)
+  std::vector<QueryHit> hits;  // ascending by (dist, id), or in order_by order
+  bool ranked_by_vector = true;
+  // Documents whose distance or filter was evaluated one by one (the unindexed tail, every
+  // document of an exact or attribute-ranked query) rather than through the index.
+  uint64_t exhaustive_count = 0;
+  // Posting lists the query found in the memory cache, and read from storage (or the disk
+  // cache).
+  uint64_t postings_cached = 0;
+  uint64_t postings_fetched = 0;
 };
 
 struct NamespaceMetadata {

@@ -536,7 +536,8 @@ void IndexState::NearestByBounds(const float* qn, size_t n, const uint8_t* qcode
 
 void ScanPostings(const IndexState& state, const std::vector<const PostingData*>& postings,
                   const uint8_t* query_code, size_t limit,
-                  const std::unordered_set<uint32_t>* masked, std::vector<ScanHit>* out) {
+                  const std::unordered_set<uint32_t>* masked, std::vector<ScanHit>* out,
+                  const std::vector<const uint8_t*>* allowed) {
   out->clear();
   if (limit == 0 || postings.empty()) return;
   const Sq8Kernels& k = Sq8KernelsBest();
@@ -550,6 +551,7 @@ void ScanPostings(const IndexState& state, const std::vector<const PostingData*>
     const PostingData* posting;
     uint32_t index;
     uint32_t docno;
+    const uint8_t* allowed;  // the posting's allowed entries, or null
   };
   thread_local std::vector<Slot> slots;
   first.clear();
@@ -597,7 +599,7 @@ void ScanPostings(const IndexState& state, const std::vector<const PostingData*>
       const size_t e = static_cast<uint32_t>(keys[i]);
       const size_t j = std::upper_bound(first.begin(), first.end(), e) - first.begin() - 1;
       const uint32_t index = static_cast<uint32_t>(e - first[j]);
-      slots[i - begin] = {postings[j], index, 0};
+      slots[i - begin] = {postings[j], index, 0, allowed != nullptr ? (*allowed)[j] : nullptr};
       __builtin_prefetch(&postings[j]->docnos[index]);
       __builtin_prefetch(&postings[j]->versions[index]);
     }
@@ -608,6 +610,7 @@ void ScanPostings(const IndexState& state, const std::vector<const PostingData*>
     for (size_t i = begin; i < end && out->size() < limit; ++i) {
       const Slot& slot = slots[i - begin];
       const uint32_t docno = slot.docno;
+      if (slot.allowed != nullptr && slot.allowed[slot.index] == 0) continue;
       if (state.Version(docno) != slot.posting->versions[slot.index]) continue;  // stale copy
       if (masked != nullptr && !masked->empty() && masked->count(docno)) continue;
       if (taken(docno)) continue;  // a replica of one already taken (same distance)

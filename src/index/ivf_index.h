@@ -292,8 +292,10 @@ struct CompactionInput {
 
 Result<CompactionOutput> Compact(const CompactionInput& input, const IndexTuning& tuning);
 
-// Scans postings for the query code: valid entries (current version, not in `masked`), each
-// docno once, the `limit` nearest by approximate (SQ8) distance, ascending.
+// Scans postings for the query code: valid entries (current version, not in `masked`, and,
+// when `allowed` is given, allowed: (*allowed)[j] is null or has a non-zero byte per entry of
+// postings[j] that may be returned), each docno once, the `limit` nearest by approximate
+// (SQ8) distance, ascending.
 struct ScanHit {
   uint32_t approx;  // squared L2 in code units
   uint32_t docno;
@@ -302,7 +304,8 @@ struct ScanHit {
 };
 void ScanPostings(const IndexState& state, const std::vector<const PostingData*>& postings,
                   const uint8_t* query_code, size_t limit,
-                  const std::unordered_set<uint32_t>* masked, std::vector<ScanHit>* out);
+                  const std::unordered_set<uint32_t>* masked, std::vector<ScanHit>* out,
+                  const std::vector<const uint8_t*>* allowed = nullptr);
 
 // The vector as the index sees it: normalized for cosine (zero stays zero), as is for L2.
 void IndexSpaceVector(DistanceMetric metric, const float* v, size_t dims, float* out);
