@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <chrono>
 
 #include "api/http_status.h"
 #include "api/json_codec.h"
@@ -75,7 +76,10 @@ bool ReadBody(const httplib::Request& req, const httplib::ContentReader& reader,
 }  // namespace
 
 HttpServer::HttpServer(Database* db, HttpServerOptions options)
-    : db_(db), options_(std::move(options)), server_(std::make_unique<httplib::Server>()) {
+    : db_(db),
+      tpuf_(db),
+      options_(std::move(options)),
+      server_(std::make_unique<httplib::Server>()) {
   RegisterRoutes();
 }
 
@@ -155,6 +159,12 @@ void HttpServer::RegisterRoutes() {
     if (!ReadBody(req, reader, options_.max_body_bytes, &body)) return;
     auto request = ParseQueryRequest(body);
     if (!request.ok()) return SendError(res, request.status());
+    // The engine reads an empty vector as "rank by attributes" (the turbopuffer API's);
+    // the original API always ranks by vector.
+    if (request->vector.empty()) {
+      return SendError(res,
+                       Status::InvalidArgument("query_vector: must have at least 1 dimension"));
+    }
     auto result = db_->Query(ns, *request);
     if (!result.ok()) return SendError(res, result.status());
     SendJson(res, EncodeQueryResult(*result));
@@ -169,6 +179,42 @@ void HttpServer::RegisterRoutes() {
   };
   s.Get(R"(/namespaces/([^/]+)/metadata)", metadata);
   s.Post(R"(/namespaces/([^/]+)/metadata)", metadata);
+
+  RegisterTurbopufferRoutes();
+}
+
+// The turbopuffer v2 API (api/tpuf_service.h, docs/api.md).
+void HttpServer::RegisterTurbopufferRoutes() {
+  httplib::Server& s = *server_;
+  auto send = [](httplib::Response& res, auto result) {
+    if (!result.ok()) return SendError(res, result.status());
+    SendJson(res, std::move(*result));
+  };
+  s.Get("/v1/namespaces", [this, send](const httplib::Request& req, httplib::Response& res) {
+    send(res, tpuf_.ListNamespaces(req.get_param_value("prefix"), req.get_param_value("cursor"),
+                                   req.get_param_value("page_size")));
+  });
+  // Handlers that take a body read it themselves (see ReadBody).
+  auto with_body = [this, send](auto method) {
+    return [this, send, method](const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader& reader) {
+      std::string body;
+      if (!ReadBody(req, reader, options_.max_body_bytes, &body)) return;
+      send(res, (tpuf_.*method)(req.matches[1], body));
+    };
+  };
+  s.Post(R"(/v2/namespaces/([^/]+))", with_body(&TpufService::Write));
+  s.Post(R"(/v2/namespaces/([^/]+)/query)", with_body(&TpufService::Query));
+  s.Post(R"(/v2/namespaces/([^/]+)/explain_query)", with_body(&TpufService::ExplainQuery));
+  s.Post(R"(/v1/namespaces/([^/]+)/_debug/recall)", with_body(&TpufService::Recall));
+  auto without_body = [this, send](auto method) {
+    return [this, send, method](const httplib::Request& req, httplib::Response& res) {
+      send(res, (tpuf_.*method)(req.matches[1]));
+    };
+  };
+  s.Get(R"(/v2/namespaces/([^/]+)/metadata)", without_body(&TpufService::Metadata));
+  s.Get(R"(/v1/namespaces/([^/]+)/schema)", without_body(&TpufService::Schema));
+  s.Get(R"(/v1/namespaces/([^/]+)/hint_cache_warm)", without_body(&TpufService::HintCacheWarm));
 }
 
 Status HttpServer::Start() {

@@ -6,6 +6,16 @@
 //   POST /namespaces/{ns}/query       -> exact top-k
 //   GET|POST /namespaces/{ns}/metadata
 //
+// and turbopuffer's v2 API (api/tpuf_service.h, docs/api.md):
+//
+//   POST /v2/namespaces/{ns}             -> write
+//   POST /v2/namespaces/{ns}/query       -> query, or multi-query with "queries"
+//   GET  /v2/namespaces/{ns}/metadata
+//   GET  /v1/namespaces                  -> paged list (prefix, cursor, page_size)
+//   GET  /v1/namespaces/{ns}/schema      -> attribute types inferred from the documents
+//   GET  /v1/namespaces/{ns}/hint_cache_warm
+//   POST /v2/namespaces/{ns}/explain_query, POST /v1/namespaces/{ns}/_debug/recall
+//
 // Every error is {"status":"error","error":"..."} with the code from api/http_status.h.
 // Request bodies over max_body_bytes are refused (413) before they are parsed.
 //
@@ -17,6 +27,7 @@
 #include <string>
 #include <thread>
 
+#include "api/tpuf_service.h"
 #include "common/status.h"
 #include "db/database.h"
 
@@ -52,8 +63,10 @@ class HttpServer {
 
  private:
   void RegisterRoutes();
+  void RegisterTurbopufferRoutes();
 
   Database* const db_;
+  TpufService tpuf_;
   const HttpServerOptions options_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "db/doc_key.h"
+
 namespace vecpuff {
 namespace {
 
@@ -225,6 +227,8 @@ Status ReadQuery(JsonReader& r, QueryRequest* req) {
   return Status::OK();
 }
 
+}  // namespace
+
 // --- Encoding ---
 
 // Appends `s` as a JSON string. Strings from requests are valid UTF-8 already (the reader
@@ -272,6 +276,14 @@ void AppendFloat(float f, std::string* out) {
   out->append(buf, end);
 }
 
+void AppendId(std::string_view key, std::string* out) {
+  if (!key.empty() && (key[0] == kU64KeyTag || key[0] == kUuidKeyTag)) {
+    out->append(DocKeyToJson(key).dump());
+  } else {
+    AppendString(key, out);
+  }
+}
+
 void AppendUnsigned(uint64_t v, std::string* out) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
@@ -289,8 +301,6 @@ void AppendFloatArray(const std::vector<float>& v, std::string* out) {
   }
   out->push_back(']');
 }
-
-}  // namespace
 
 Result<json> ParseJsonBody(std::string_view body) {
   JsonReader r(body);
@@ -350,7 +360,7 @@ std::string EncodeQueryResult(const QueryResult& r) {
         out.append(kNames[next]);
         out.append("\":");
         if (next == kDist) AppendFloat(hit.dist, &out);
-        if (next == kId) AppendString(hit.id, &out);
+        if (next == kId) AppendId(hit.id, &out);
         if (next == kVector) AppendFloatArray(hit.vector, &out);
       }
     };

@@ -48,4 +48,14 @@ std::string EncodeQueryResult(const QueryResult& result);
 nlohmann::json EncodeMetadata(const NamespaceMetadata& metadata);
 nlohmann::json EncodeNamespaceList(const std::vector<std::string>& names);
 
+// Building blocks of the encoders, shared with the turbopuffer codec (api/tpuf_codec.h).
+// A JSON string (invalid UTF-8 replaced by U+FFFD).
+void AppendString(std::string_view s, std::string* out);
+// The shortest text that reads back as `f`, integral values with ".0"; null if not finite.
+void AppendFloat(float f, std::string* out);
+void AppendFloatArray(const std::vector<float>& v, std::string* out);
+void AppendUnsigned(uint64_t v, std::string* out);
+// A document id from its key (db/doc_key.h): a number, a UUID string or the string.
+void AppendId(std::string_view key, std::string* out);
+
 }  // namespace vecpuff
