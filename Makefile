@@ -41,7 +41,7 @@ bench-deps: deps
 
 # Figures for the write path and the exact scan on the local store, then the S3 client
 # and the write path against the S3 test server on loopback, then recall/QPS of VecPuff
-# against its peers (see bench/ and docs/benchmarks.md). ANN_BENCH_ARGS passes flags to
+# against its peers, then filtered search against hnswlib (see bench/ and docs/benchmarks.md). ANN_BENCH_ARGS passes flags to
 # ann_bench, e.g. ANN_BENCH_ARGS="--quick" or "--systems hnswlib,vecpuff".
 ANN_BENCH_ARGS ?=
 
@@ -51,6 +51,7 @@ bench: bench-deps
 	$(WITH_MOTO) ./$(BUILD_DIR)/bench/s3_bench
 	$(WITH_MOTO) ./$(BUILD_DIR)/bench/write_path_bench --backend s3 --rows 20000
 	./$(BUILD_DIR)/bench/ann_bench $(ANN_BENCH_ARGS)
+	./$(BUILD_DIR)/bench/filter_bench
 
 # The ANN comparison alone.
 bench-ann: bench-deps
