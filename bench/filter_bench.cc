@@ -70,13 +70,14 @@ struct Point {
   double exhaustive = 0;
 };
 
-// Runs every query `repeats` times; recall from the first run, QPS the median run's.
+// Runs every query once untimed (recall, k rows, warm caches), then `repeats` times timed;
+// QPS and p50 latency are those of the run with the median QPS.
 Point Measure(int n_query, int repeats, const std::vector<std::vector<int>>& truth,
               const std::function<bool(int, std::vector<int>*, uint64_t*)>& search) {
   Point p;
   std::vector<double> qps_runs;
-  std::vector<double> lat;
-  for (int rep = 0; rep < repeats; ++rep) {
+  std::vector<std::vector<double>> run_times;
+  for (int rep = -1; rep < repeats; ++rep) {  // rep -1 warms the caches and is not timed
     double found = 0, wanted = 0;
     uint64_t exhaustive = 0;
     std::vector<double> times;
@@ -88,7 +89,7 @@ Point Measure(int n_query, int repeats, const std::vector<std::vector<int>>& tru
       if (!search(q, &ids, &ex)) return p;
       times.push_back(Seconds(Clock::now() - t0) * 1000);
       exhaustive += ex;
-      if (rep == 0) {
+      if (rep == -1) {
         if (ids.size() != truth[q].size()) p.k_rows = false;
         for (int id : ids) {
           found += std::count(truth[q].begin(), truth[q].end(), id);
@@ -96,16 +97,22 @@ Point Measure(int n_query, int repeats, const std::vector<std::vector<int>>& tru
         wanted += static_cast<double>(truth[q].size());
       }
     }
-    qps_runs.push_back(n_query / Seconds(Clock::now() - start));
-    if (rep == 0) {
+    if (rep == -1) {
       p.recall = wanted > 0 ? found / wanted : 1;
       p.exhaustive = static_cast<double>(exhaustive) / n_query;
-      lat = times;
+      continue;
     }
+    qps_runs.push_back(n_query / Seconds(Clock::now() - start));
+    run_times.push_back(std::move(times));
   }
-  std::sort(qps_runs.begin(), qps_runs.end());
-  p.qps = qps_runs[qps_runs.size() / 2];
-  p.p50_ms = Percentile(lat, 50);
+  // The run with the median QPS gives the QPS and the latency.
+  std::vector<size_t> order(qps_runs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return qps_runs[a] < qps_runs[b]; });
+  const size_t median = order[order.size() / 2];
+  p.qps = qps_runs[median];
+  p.p50_ms = Percentile(run_times[median], 50);
   return p;
 }
 

@@ -34,6 +34,10 @@ constexpr uint64_t kManifestHintInterval = 64;
 // Most object reads one query issues at once.
 constexpr size_t kMaxParallelReads = 64;
 
+// A filtered search ranks the matching entries exactly, without the code scan, once at most
+// one in this many of the entries it has seen match.
+constexpr size_t kExactFilterRatio = 16;
+
 // Replay fetches WAL entries this many at a time, with this many requests in flight: enough
 // to hide object-storage latency, bounded so a long log does not sit in memory at once.
 constexpr size_t kReplayWindow = 128;
@@ -701,6 +705,15 @@ Result<std::shared_ptr<const PostingData>> Namespace::DecodeAndCache(
     DistanceMetric metric, const Sq8Params& sq8) {
   VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<PostingData> p, DecodePosting(bytes, centroid_id, dims));
   if (sq8.dims() == dims) DeriveSearchData(metric, sq8, p.get());
+  p->parsed_attributes.resize(p->size());
+  for (size_t i = 0; i < p->size(); ++i) {
+    nlohmann::json& a = p->parsed_attributes[i];
+    a = nlohmann::json::parse(p->attributes[i], nullptr, false);
+    if (!a.is_object()) {
+      return Status::Corruption("posting of centroid " + std::to_string(centroid_id) + " in " +
+                                ref.pack + " has malformed attributes");
+    }
+  }
   std::shared_ptr<const PostingData> cp = std::move(p);
   if (posting_cache_ != nullptr) posting_cache_->Put(PostingCache::Key(ref), cp);
   return cp;
@@ -824,7 +837,7 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     bool widened = false;
     std::unordered_map<const PostingData*, std::vector<uint8_t>> masks;
     std::vector<const uint8_t*> allowed;
-    size_t matched = 0, base_live = 0;
+    size_t matched = 0, base_live = 0, live_total = 0;
     bool first_round = true;
     while (true) {
       index.NearestCentroids(qn.data(), probes, &nearest, qcode.data(), code_error);
@@ -857,11 +870,46 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
             VECPUFF_RETURN_IF_ERROR(FilterMask(index, *p, *request.filter, &it->second, &live));
             for (uint8_t m : it->second) matched += m;
             if (first_round) base_live += live;
+            live_total += live;
             result.exhaustive_count += live;
           }
           allowed.push_back(it->second.data());
         }
         first_round = false;
+        // Planner. Too few matching entries seen: go straight to as many posting lists as
+        // should hold base_live of them at the share matching so far (every list if none
+        // matched), rather than doubling round after round.
+        if (matched < base_live && fetched < index.centroid_count()) {
+          const size_t want =
+              matched == 0 ? index.centroid_count()
+                           : static_cast<size_t>(std::ceil(1.25 * static_cast<double>(fetched) *
+                                                           static_cast<double>(base_live) /
+                                                           static_cast<double>(matched)));
+          probes = std::min(index.centroid_count(), std::max(want, probes * 2));
+          widened = true;
+          continue;
+        }
+        // A selective filter: rank the few matching entries at full precision directly
+        // (an exact scan of the matching set) instead of a code scan of every entry.
+        if (matched * kExactFilterRatio <= live_total) {
+          std::unordered_set<uint32_t> taken;
+          for (size_t j = 0; j < scan.size(); ++j) {
+            const PostingData* p = scan[j];
+            for (uint32_t i = 0; i < p->size(); ++i) {
+              if (allowed[j][i] == 0 || !taken.insert(p->docnos[i]).second) continue;
+              const std::string& id = p->ids[i];
+              const nlohmann::json* patch = nullptr;
+              if (auto t = tail_.find(id); t != tail_.end()) {
+                if (t->second->kind != TailDoc::Kind::kPatch) continue;
+                patch = &t->second->attributes;
+              }
+              const float* v = &p->vectors[size_t{i} * dims];
+              offer({finite(Distance(metric, q, q_norm, v, p->norms[i], dims)), &id, nullptr, p, i,
+                     patch});
+            }
+          }
+          break;
+        }
       }
       ScanPostings(index, scan, qcode.data(), rerank, &tail_masked_, &hits,
                    request.filter != nullptr ? &allowed : nullptr);
@@ -954,13 +1002,7 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
         hit.vector.assign(v, v + dims);
       }
       if (request.include_attributes) {
-        hit.attributes = nlohmann::json::parse(c.post->attributes[c.index], nullptr, false);
-        if (!hit.attributes.is_object()) {
-          return Status::Corruption("posting of '" + hit.id + "' has malformed attributes");
-        }
-        if (c.patch != nullptr) {
-          for (const auto& [key, value] : c.patch->items()) hit.attributes[key] = value;
-        }
+        VECPUFF_ASSIGN_OR_RETURN(hit.attributes, IndexedAttributesLocked(*c.post, c.index));
       }
     }
     result.hits.push_back(std::move(hit));
@@ -1023,7 +1065,9 @@ Status Namespace::FetchPostings(std::shared_lock<std::shared_mutex>& lock, const
 }
 
 Result<nlohmann::json> Namespace::IndexedAttributesLocked(const PostingData& p, size_t i) const {
-  nlohmann::json attributes = nlohmann::json::parse(p.attributes[i], nullptr, false);
+  nlohmann::json attributes = p.parsed_attributes.size() == p.size()
+                                  ? p.parsed_attributes[i]
+                                  : nlohmann::json::parse(p.attributes[i], nullptr, false);
   if (!attributes.is_object()) {
     return Status::Corruption("posting of '" + DocKeyToJson(p.ids[i]).dump() +
                               "' has malformed attributes");
@@ -1045,9 +1089,20 @@ Status Namespace::FilterMask(const IndexState& index, const PostingData& p, cons
                              std::vector<uint8_t>* mask, size_t* live) const {
   mask->assign(p.size(), 0);
   *live = 0;
+  // The id as the API shows it costs an allocation per entry: only when the filter reads it.
+  const auto& names = filter.attributes();
+  const bool reads_id = std::find(names.begin(), names.end(), "id") != names.end();
+  static const nlohmann::json kNoId;
   for (size_t i = 0; i < p.size(); ++i) {
     if (!LiveEntryLocked(index, p, i)) continue;
     ++*live;
+    // The parsed attributes as they are, unless a tail patch changes them.
+    if (p.parsed_attributes.size() == p.size() &&
+        (tail_.empty() || tail_.find(p.ids[i]) == tail_.end())) {
+      (*mask)[i] =
+          filter.Matches(reads_id ? DocKeyToJson(p.ids[i]) : kNoId, p.parsed_attributes[i]) ? 1 : 0;
+      continue;
+    }
     VECPUFF_ASSIGN_OR_RETURN(nlohmann::json attributes, IndexedAttributesLocked(p, i));
     (*mask)[i] = filter.Matches(DocKeyToJson(p.ids[i]), attributes) ? 1 : 0;
   }

@@ -89,6 +89,10 @@ size_t PostingData::MemoryBytes() const {
                  code_sums.size() * sizeof(Sq8CodeSums);
   for (const auto& s : ids) bytes += s.size() + sizeof(std::string);
   for (const auto& s : attributes) bytes += s.size() + sizeof(std::string);
+  // A parsed JSON object takes a few times its text (map nodes, strings): an estimate.
+  if (!parsed_attributes.empty()) {
+    for (const auto& s : attributes) bytes += sizeof(nlohmann::json) + 4 * s.size();
+  }
   return bytes;
 }
 

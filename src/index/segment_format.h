@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,9 @@ struct PostingData {
   // when not derived (then no entry is skipped on its bounds). AppendFrom leaves these empty.
   std::vector<float> code_errors;
   std::vector<Sq8CodeSums> code_sums;  // Sq8Sums of each code (sq8.h), derived likewise
+  // Each entry's attributes parsed (for filters and results), derived when the posting is
+  // loaded for search; empty when not derived.
+  std::vector<nlohmann::json> parsed_attributes;
 
   size_t size() const { return docnos.size(); }
   // Approximate heap bytes, for cache accounting.
