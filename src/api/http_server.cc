@@ -207,6 +207,7 @@ void HttpServer::RegisterTurbopufferRoutes() {
   s.Post(R"(/v2/namespaces/([^/]+)/query)", with_body(&TpufService::Query));
   s.Post(R"(/v2/namespaces/([^/]+)/explain_query)", with_body(&TpufService::ExplainQuery));
   s.Post(R"(/v1/namespaces/([^/]+)/_debug/recall)", with_body(&TpufService::Recall));
+  s.Post(R"(/v1/namespaces/([^/]+)/schema)", with_body(&TpufService::UpdateSchema));
   auto without_body = [this, send](auto method) {
     return [this, send, method](const httplib::Request& req, httplib::Response& res) {
       send(res, (tpuf_.*method)(req.matches[1]));

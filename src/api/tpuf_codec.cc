@@ -309,30 +309,9 @@ Result<WriteRequest> ParseTpufWrite(const json& body, size_t max_id_bytes) {
   // The schema first: it says how base64 vectors are encoded.
   bool f16 = false;
   if (auto it = body.find("schema"); it != body.end() && !it->is_null()) {
-    if (!it->is_object()) return TypeError("schema", "an object", *it);
-    for (const auto& [name, spec] : it->items()) {
-      const std::string path = "schema." + name;
-      const json* type = &spec;
-      if (spec.is_object()) {
-        for (const auto& [k, v] : spec.items()) {
-          if (k != "type" && k != "ann") return Unsupported(path + "." + k);
-        }
-        auto t = spec.find("type");
-        if (t == spec.end()) return Status::InvalidArgument(path + ".type: missing");
-        type = &*t;
-      }
-      if (!type->is_string()) return TypeError(path, "a type name", *type);
-      const std::string& t = type->get_ref<const std::string&>();
-      if (name != "vector") return Unsupported(path + ": declaring attribute types");
-      const bool is_f16 = t.size() > 5 && t.front() == '[' && t.ends_with("]f16");
-      const bool is_f32 = t.size() > 5 && t.front() == '[' && t.ends_with("]f32");
-      if (!is_f16 && !is_f32) {
-        return Status::InvalidArgument(
-            path + ": vector type must be [DIMS]f32 or [DIMS]f16, got '" + t + "'");
-      }
-      f16 = is_f16;
-    }
+    VECPUFF_ASSIGN_OR_RETURN(req.schema, ParseTpufSchema(*it, "schema", &f16));
   }
+  req.typed = true;
   for (const auto& [key, value] : body.items()) {
     if (key == "schema") continue;
     if (key == "distance_metric") {
@@ -727,10 +706,7 @@ json EncodeTpufMetadata(const NamespaceMetadata& m) {
   json index = m.index_status == "up_to_date"
                    ? json{{"status", "up-to-date"}}
                    : json{{"status", "updating"}, {"unindexed_bytes", m.unindexed_bytes}};
-  json schema = json::object();
-  if (m.dimensions != 0) {
-    schema["vector"] = {{"type", "[" + std::to_string(m.dimensions) + "]f32"}, {"ann", true}};
-  }
+  json schema = EncodeTpufSchema(m);
   return {{"approx_logical_bytes", m.approx_row_count * (uint64_t{m.dimensions} * 4)},
           {"approx_row_count", m.approx_row_count},
           {"created_at", Rfc3339(m.created_at_ms)},
@@ -745,54 +721,77 @@ json EncodeTpufMetadata(const NamespaceMetadata& m) {
 namespace vecpuff {
 namespace {
 
-std::string ScalarType(const nlohmann::json& v) {
-  if (v.is_string()) return "string";
-  if (v.is_boolean()) return "bool";
-  if (v.is_number_float()) return "float";
-  if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX}) return "uint";
-  if (v.is_number()) return "int";
-  return "";
+bool IsScalarType(std::string_view t) {
+  return t == "string" || t == "int" || t == "uint" || t == "float" || t == "uuid" ||
+         t == "datetime" || t == "bool";
 }
 
 }  // namespace
 
-nlohmann::json InferTpufSchema(const QueryResult& docs, const NamespaceMetadata& metadata) {
-  using nlohmann::json;
-  std::map<std::string, std::set<std::string>> types;
-  std::set<std::string> id_types;
-  for (const QueryHit& hit : docs.hits) {
-    const json id = DocKeyToJson(hit.id);
-    id_types.insert(id.is_number()
-                        ? "uint"
-                        : (hit.id.size() == 17 && hit.id[0] == kUuidKeyTag ? "uuid" : "string"));
-    if (!hit.attributes.is_object()) continue;
-    for (const auto& [key, value] : hit.attributes.items()) {
-      if (value.is_null()) continue;
-      if (value.is_array()) {
-        std::string elem;
-        for (const json& e : value) {
-          const std::string t = ScalarType(e);
-          if (elem.empty() || (t == "float" && (elem == "int" || elem == "uint"))) elem = t;
+Result<std::map<std::string, AttributeSchema>> ParseTpufSchema(const json& body,
+                                                               const std::string& path,
+                                                               bool* vector_f16) {
+  if (!body.is_object()) return TypeError(path, "an object of attribute schemas", body);
+  std::map<std::string, AttributeSchema> out;
+  for (const auto& [name, spec] : body.items()) {
+    const std::string apath = path + "." + name;
+    AttributeSchema a;
+    const json* type = &spec;
+    if (spec.is_object()) {
+      type = nullptr;
+      for (const auto& [k, v] : spec.items()) {
+        if (k == "type") {
+          type = &v;
+        } else if (k == "filterable" || k == "regex") {
+          if (!v.is_boolean()) return TypeError(apath + "." + k, "a boolean", v);
+          (k == "filterable" ? a.filterable : a.regex) = v.get<bool>();
+        } else if (k == "ann" && name == "vector") {
+          if (!v.is_boolean() && !v.is_object()) return TypeError(apath + ".ann", "a boolean", v);
+        } else if (k == "full_text_search" || k == "embed" || k == "fuzzy" || k == "ann") {
+          return Unsupported(apath + "." + k);
+        } else {
+          return Status::InvalidArgument(apath + "." + k + ": unknown field");
         }
-        types[key].insert("[]" + (elem.empty() ? std::string("string") : elem));
-      } else {
-        types[key].insert(ScalarType(value));
       }
+      if (type == nullptr) return Status::InvalidArgument(apath + ".type: missing");
     }
+    if (!type->is_string()) return TypeError(apath, "a type name", *type);
+    const std::string& t = type->get_ref<const std::string&>();
+    if (name == "vector") {
+      const bool is_f16 = t.size() > 5 && t.front() == '[' && t.ends_with("]f16");
+      const bool is_f32 = t.size() > 5 && t.front() == '[' && t.ends_with("]f32");
+      if (!is_f16 && !is_f32) {
+        return Status::InvalidArgument(
+            apath + ": vector type must be [DIMS]f32 or [DIMS]f16, got '" + t + "'");
+      }
+      if (vector_f16 != nullptr) *vector_f16 = is_f16;
+      continue;  // the vector's type is the namespace's dimensions
+    }
+    if (name == "id") {
+      if (t != "uint" && t != "uuid" && t != "string") {
+        return Status::InvalidArgument(apath + ": id type must be uint, uuid or string, got '" + t +
+                                       "'");
+      }
+    } else if (!IsScalarType(t) && !(t.starts_with("[]") && IsScalarType(t.substr(2)))) {
+      return Status::InvalidArgument(
+          apath + ": unknown type '" + t +
+          "' (string, int, uint, float, uuid, datetime, bool, or [] and one of those)");
+    }
+    if (!name.empty() && name[0] == '$') {
+      return Status::InvalidArgument(apath + ": attribute names starting with '$' are reserved");
+    }
+    a.type = t;
+    out[name] = a;
   }
-  auto pick = [](const std::set<std::string>& ts) {
-    bool numeric = true;
-    for (const std::string& t : ts)
-      numeric = numeric && (t == "int" || t == "uint" || t == "float");
-    if (numeric && ts.count("float")) return std::string("float");
-    for (const char* t : {"string", "float", "int", "uint", "bool"}) {
-      if (ts.count(t)) return std::string(t);
-    }
-    return *ts.begin();
-  };
+  return out;
+}
+
+json EncodeTpufSchema(const NamespaceMetadata& metadata) {
   json schema = json::object();
-  for (const auto& [name, ts] : types) schema[name] = {{"type", pick(ts)}, {"filterable", true}};
-  if (!id_types.empty()) schema["id"] = {{"type", pick(id_types)}};
+  for (const auto& [name, a] : metadata.schema) {
+    schema[name] = {{"type", a.type}, {"filterable", a.filterable}};
+    if (a.regex) schema[name]["regex"] = true;
+  }
   if (metadata.dimensions != 0) {
     schema["vector"] = {{"type", "[" + std::to_string(metadata.dimensions) + "]f32"},
                         {"ann", true}};

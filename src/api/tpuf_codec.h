@@ -10,6 +10,7 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -71,12 +72,15 @@ void AppendTpufRows(const QueryResult& result, const TpufRowFormat& format, std:
 void AppendTpufStats(const TpufQueryStats& stats, uint64_t bytes_queried, uint64_t bytes_returned,
                      std::string* out);
 nlohmann::json EncodeTpufMetadata(const NamespaceMetadata& metadata);
-// The schema of a namespace as turbopuffer reports it, inferred from its documents (`docs`:
-// every document with its attributes): {"id": {"type": "uint"|"uuid"|"string"}, "vector":
-// {"type": "[D]f32", "ann": true}, "<attr>": {"type": ...}}. An attribute whose values have
-// different types gets the first of float (for ints and floats mixed), string, int, uint,
-// bool, in that order of preference, among its types.
-nlohmann::json InferTpufSchema(const QueryResult& docs, const NamespaceMetadata& metadata);
+// A write's `schema` or a schema update's body: {"attr": "type" | {"type", "filterable",
+// "regex"}}, checked; the vector's entry ([N]f32 or [N]f16) sets *vector_f16 (if given)
+// and is not returned.
+Result<std::map<std::string, AttributeSchema>> ParseTpufSchema(const nlohmann::json& body,
+                                                               const std::string& path,
+                                                               bool* vector_f16);
+// The namespace's schema as turbopuffer shows it: its attribute types (with "id") and the
+// vector's.
+nlohmann::json EncodeTpufSchema(const NamespaceMetadata& metadata);
 // RFC 3339 in UTC with milliseconds, e.g. "2026-12-01T13:05:07.123Z".
 std::string Rfc3339(int64_t unix_ms);
 

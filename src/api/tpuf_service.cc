@@ -205,6 +205,20 @@ Result<std::string> TpufService::Query(const std::string& ns, std::string_view b
     }
   }
 
+  // Attributes the schema marks not filterable cannot be filtered on (as in turbopuffer).
+  VECPUFF_ASSIGN_OR_RETURN(NamespaceMetadata md, db_->Metadata(ns, Consistency::kEventual));
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (queries[i].request.filter == nullptr) continue;
+    for (const std::string& name : queries[i].request.filter->attributes()) {
+      auto a = md.schema.find(name);
+      if (a != md.schema.end() && !a->second.filterable) {
+        return Status::InvalidArgument(
+            std::string(multi ? "queries[" + std::to_string(i) + "]." : "") +
+            "filters: attribute '" + name + "' is not filterable (its schema says so)");
+      }
+    }
+  }
+
   const auto exec_start = Clock::now();
   // Sub-queries run concurrently (at most kMaxSubQueries threads; if no thread can be
   // started, the library runs the task when its result is asked for).
@@ -228,7 +242,6 @@ Result<std::string> TpufService::Query(const std::string& ns, std::string_view b
     fetched += a->result.postings_fetched;
   }
   stats.query_execution_ms = MsSince(exec_start);
-  VECPUFF_ASSIGN_OR_RETURN(NamespaceMetadata md, db_->Metadata(ns, Consistency::kEventual));
   stats.approx_namespace_size = md.approx_row_count;
   if (cached + fetched > 0) {
     stats.cache_hit_ratio = static_cast<double>(cached) / static_cast<double>(cached + fetched);
@@ -470,16 +483,19 @@ Result<nlohmann::json> TpufService::Recall(const std::string& ns, std::string_vi
 
 Result<nlohmann::json> TpufService::Metadata(const std::string& ns) {
   VECPUFF_ASSIGN_OR_RETURN(NamespaceMetadata md, db_->Metadata(ns));
-  nlohmann::json out = EncodeTpufMetadata(md);
-  VECPUFF_ASSIGN_OR_RETURN(QueryResult docs, db_->AllDocuments(ns));
-  out["schema"] = InferTpufSchema(docs, md);
-  return out;
+  return EncodeTpufMetadata(md);
 }
 
 Result<nlohmann::json> TpufService::Schema(const std::string& ns) {
   VECPUFF_ASSIGN_OR_RETURN(NamespaceMetadata md, db_->Metadata(ns));
-  VECPUFF_ASSIGN_OR_RETURN(QueryResult docs, db_->AllDocuments(ns));
-  return InferTpufSchema(docs, md);
+  return EncodeTpufSchema(md);
+}
+
+Result<nlohmann::json> TpufService::UpdateSchema(const std::string& ns, std::string_view body) {
+  VECPUFF_ASSIGN_OR_RETURN(nlohmann::json tree, ParseJsonBody(body));
+  VECPUFF_ASSIGN_OR_RETURN(auto declared, ParseTpufSchema(tree, "schema", nullptr));
+  VECPUFF_RETURN_IF_ERROR(db_->UpdateSchema(ns, declared).status());
+  return Schema(ns);
 }
 
 Result<nlohmann::json> TpufService::HintCacheWarm(const std::string& ns) {

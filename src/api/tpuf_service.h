@@ -31,6 +31,8 @@ class TpufService {
   Result<nlohmann::json> Metadata(const std::string& ns);
   // GET /v1/namespaces/{ns}/schema
   Result<nlohmann::json> Schema(const std::string& ns);
+  // POST /v1/namespaces/{ns}/schema: declares types and options; returns the whole schema.
+  Result<nlohmann::json> UpdateSchema(const std::string& ns, std::string_view body);
   // GET /v1/namespaces/{ns}/hint_cache_warm
   Result<nlohmann::json> HintCacheWarm(const std::string& ns);
   // GET /v1/namespaces: names with `prefix`, after `cursor`, at most `page_size` (a decimal

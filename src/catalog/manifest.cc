@@ -47,6 +47,13 @@ std::string EncodeManifest(const Manifest& m) {
         {"input_bytes", m.index.input_bytes},
     };
   }
+  if (!m.schema.empty()) {
+    nlohmann::json schema = nlohmann::json::object();
+    for (const auto& [name, a] : m.schema) {
+      schema[name] = {{"type", a.type}, {"filterable", a.filterable}, {"regex", a.regex}};
+    }
+    body["schema"] = std::move(schema);
+  }
   std::string text = body.dump();
   std::string out;
   PutFixed32(&out, kManifestMagic);
@@ -66,7 +73,7 @@ Result<Manifest> DecodeManifest(std::string_view object) {
     return Status::Corruption("not a manifest (bad magic)");
   }
   uint16_t version = DecodeFixed16(object.data() + 4);
-  if (version != 1 && version != kManifestFormatVersion) {
+  if (version < 1 || version > kManifestFormatVersion) {
     return Status::Corruption("unsupported manifest format version " + std::to_string(version));
   }
   uint64_t size = DecodeFixed64(object.data() + 8);
@@ -139,6 +146,19 @@ Result<Manifest> DecodeManifest(std::string_view object) {
         return bad;
       }
       ix.retired.push_back({r["key"].get<std::string>(), r["retired_at_ms"].get<int64_t>()});
+    }
+  }
+  if (const nlohmann::json* schema = field("schema")) {
+    Status bad = Status::Corruption("manifest schema is malformed");
+    if (version < 3 || !schema->is_object()) return bad;
+    for (const auto& [name, a] : schema->items()) {
+      if (!a.is_object() || !a.contains("type") || !a["type"].is_string() ||
+          !a.contains("filterable") || !a["filterable"].is_boolean() || !a.contains("regex") ||
+          !a["regex"].is_boolean()) {
+        return bad;
+      }
+      m.schema[name] = {a["type"].get<std::string>(), a["filterable"].get<bool>(),
+                        a["regex"].get<bool>()};
     }
   }
   return m;

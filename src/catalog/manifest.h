@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +46,16 @@ struct ManifestIndex {
   bool operator==(const ManifestIndex&) const = default;
 };
 
+// The declared or inferred type of one attribute (the turbopuffer API's schema), with its
+// options. `type` is one of string, int, uint, float, uuid, datetime, bool, or "[]" and one
+// of those; for the attribute "id", the id type (uint, uuid or string).
+struct AttributeSchema {
+  std::string type;
+  bool filterable = true;
+  bool regex = false;  // Regex filters enabled (turbopuffer's option; VecPuff allows them anyway)
+  bool operator==(const AttributeSchema&) const = default;
+};
+
 struct Manifest {
   std::string namespace_name;
   DistanceMetric distance_metric = DistanceMetric::kCosineDistance;
@@ -55,11 +66,15 @@ struct Manifest {
   // may extend further; readers find its end by probing. 1 for an empty log.
   uint64_t wal_next_seq_hint = 1;
   ManifestIndex index;
+  // Attribute types, by name: each fixed by the first write that gives the attribute a value
+  // or declares it (turbopuffer API writes), never changed after (its options may be).
+  std::map<std::string, AttributeSchema> schema;
 };
 
 constexpr uint32_t kManifestMagic = 0x464D5056;  // "VPMF" little-endian. Never change.
-// Version 2 added the optional "index" object; version 1 manifests are still read.
-constexpr uint16_t kManifestFormatVersion = 2;
+// Version 2 added the optional "index" object, version 3 the optional "schema" object;
+// versions 1 and 2 are still read.
+constexpr uint16_t kManifestFormatVersion = 3;
 constexpr size_t kManifestHeaderSize = 24;
 
 std::string EncodeManifest(const Manifest& manifest);

@@ -255,6 +255,13 @@ Result<QueryResult> Database::Query(const std::string& ns, const QueryRequest& r
   return n->Query(request);
 }
 
+Result<std::map<std::string, AttributeSchema>> Database::UpdateSchema(
+    const std::string& ns, const std::map<std::string, AttributeSchema>& declared) {
+  VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<Namespace> n, OpenNamespace(ns, std::nullopt));
+  return n->UpdateSchema(declared);
+}
+
 Result<NamespaceMetadata> Database::Metadata(const std::string& ns, Consistency consistency) {
   VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
   VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<Namespace> n, OpenNamespace(ns, std::nullopt));

@@ -45,13 +45,17 @@ class Database {
 
   // Every live document of the namespace that matches `filter` (all if null), with its
   // attributes (and vector if `include_vectors`), in id order, whatever max_top_k says: for
-  // schema inference, aggregations and recall sampling. NotFound if the namespace does not
+  // aggregations and recall sampling. NotFound if the namespace does not
   // exist.
   Result<QueryResult> MatchingDocuments(const std::string& ns,
                                         std::shared_ptr<const Filter> filter = nullptr,
                                         Consistency consistency = Consistency::kStrong,
                                         bool include_vectors = false);
-  Result<QueryResult> AllDocuments(const std::string& ns) { return MatchingDocuments(ns); }
+
+  // Declares attribute types and options (Namespace::UpdateSchema); returns the whole
+  // schema. NotFound if the namespace does not exist.
+  Result<std::map<std::string, AttributeSchema>> UpdateSchema(
+      const std::string& ns, const std::map<std::string, AttributeSchema>& declared);
 
   // NotFound if the namespace does not exist.
   Result<NamespaceMetadata> Metadata(const std::string& ns,

@@ -228,6 +228,208 @@ Status Namespace::CheckRequest(const WriteRequest& request, std::optional<uint32
   return Status::OK();
 }
 
+namespace {
+
+// The id type of a document key (db/doc_key.h).
+const char* KeyType(const std::string& key) {
+  if (!key.empty() && key[0] == kU64KeyTag) return "uint";
+  if (!key.empty() && key[0] == kUuidKeyTag) return "uuid";
+  return "string";
+}
+
+// The type a value gives an attribute that has none yet; "" for null and empty arrays.
+std::string InferType(const nlohmann::json& v) {
+  if (v.is_string()) return "string";
+  if (v.is_boolean()) return "bool";
+  if (v.is_number_float()) return "float";
+  if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT64_MAX}) return "uint";
+  if (v.is_number()) return "int";
+  if (v.is_array()) {
+    std::string elem;
+    for (const auto& e : v) {
+      std::string t = InferType(e);
+      if (t.empty() || t.starts_with("[]")) continue;
+      if (elem.empty() || (t == "float" && (elem == "int" || elem == "uint"))) elem = t;
+    }
+    return elem.empty() ? "" : "[]" + elem;
+  }
+  return "";
+}
+
+// Checks `v` against a scalar type and normalizes it in place; false if it does not fit.
+bool FitScalar(const std::string& type, nlohmann::json* v) {
+  if (type == "string") return v->is_string();
+  if (type == "bool") return v->is_boolean();
+  if (type == "int") {
+    return v->is_number_integer() &&
+           (!v->is_number_unsigned() || v->get<uint64_t>() <= uint64_t{INT64_MAX});
+  }
+  if (type == "uint") {
+    return v->is_number_unsigned() || (v->is_number_integer() && v->get<int64_t>() >= 0);
+  }
+  if (type == "float") {
+    if (!v->is_number()) return false;
+    *v = v->get<double>();
+    return true;
+  }
+  if (type == "uuid") {
+    if (!v->is_string()) return false;
+    auto key = DocKeyFromJson(*v, "", 64);
+    if (!key.ok() || key->size() != 17 || (*key)[0] != kUuidKeyTag) return false;
+    *v = DocKeyToJson(*key);
+    return true;
+  }
+  if (type == "datetime") {
+    if (!v->is_string()) return false;
+    std::optional<std::string> canonical = CanonicalDatetime(v->get_ref<const std::string&>());
+    if (!canonical) return false;
+    *v = std::move(*canonical);
+    return true;
+  }
+  return false;
+}
+
+bool FitType(const std::string& type, nlohmann::json* v) {
+  if (v->is_null()) return true;
+  if (type.starts_with("[]")) {
+    if (!v->is_array()) return false;
+    const std::string elem = type.substr(2);
+    for (auto& e : *v) {
+      if (!e.is_null() && !FitScalar(elem, &e)) return false;
+    }
+    return true;
+  }
+  return FitScalar(type, v);
+}
+
+std::string KindName(const nlohmann::json& v) {
+  if (v.is_string()) return "a string";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number_float()) return "a fractional number";
+  if (v.is_number_integer() && !v.is_number_unsigned()) return "a negative integer";
+  if (v.is_number()) return "an integer";
+  if (v.is_array()) return "an array (or one with elements of another type)";
+  return "an object";
+}
+
+}  // namespace
+
+Status Namespace::MergeDeclared(const std::map<std::string, AttributeSchema>& schema,
+                                const std::map<std::string, AttributeSchema>& declared,
+                                const std::string& path,
+                                std::map<std::string, AttributeSchema>* added) {
+  for (const auto& [name, a] : declared) {
+    auto it = schema.find(name);
+    if (it != schema.end() && it->second.type != a.type) {
+      return Status::InvalidArgument(path + "." + name + ": the attribute's type is " +
+                                     it->second.type + "; it cannot change to " + a.type);
+    }
+    if (it == schema.end() || !(it->second == a)) (*added)[name] = a;
+  }
+  return Status::OK();
+}
+
+Status Namespace::CommitSchema(const std::map<std::string, AttributeSchema>& added) {
+  if (added.empty()) return Status::OK();
+  std::lock_guard<std::mutex> lock(manifest_mu_);
+  Status conflict;
+  VECPUFF_RETURN_IF_ERROR(UpdateManifestLocked(
+      [&](Manifest* m) {
+        bool changed = false;
+        for (const auto& [name, a] : added) {
+          auto it = m->schema.find(name);
+          if (it != m->schema.end() && it->second.type != a.type) {
+            conflict = Status::InvalidArgument(
+                "attribute '" + name + "' was given type " + it->second.type +
+                " by a concurrent write; this request gives it " + a.type);
+            return false;
+          }
+          if (it == m->schema.end() || !(it->second == a)) {
+            m->schema[name] = a;
+            changed = true;
+          }
+        }
+        return changed;
+      },
+      /*max_attempts=*/100));
+  return conflict;
+}
+
+Status Namespace::ApplySchema(WriteRequest* request) {
+  std::map<std::string, AttributeSchema> schema;
+  {
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    schema = manifest_.schema;
+  }
+  std::map<std::string, AttributeSchema> added;
+  VECPUFF_RETURN_IF_ERROR(MergeDeclared(schema, request->schema, "schema", &added));
+  auto type_of = [&](const std::string& name) -> const AttributeSchema* {
+    auto a = added.find(name);
+    if (a != added.end()) return &a->second;
+    auto s = schema.find(name);
+    return s != schema.end() ? &s->second : nullptr;
+  };
+  auto check_id = [&](const std::string& key, const std::string& path) -> Status {
+    const char* type = KeyType(key);
+    if (const AttributeSchema* a = type_of("id")) {
+      if (a->type != type) {
+        return Status::InvalidArgument(path + ": the namespace's ids are " + a->type +
+                                       " ids; this one is a " + type + " id");
+      }
+      return Status::OK();
+    }
+    added["id"] = {type, true, false};
+    return Status::OK();
+  };
+  auto check_attributes = [&](nlohmann::json* attributes, const std::string& path) -> Status {
+    for (auto& [name, value] : attributes->items()) {
+      if (value.is_null()) continue;
+      const AttributeSchema* a = type_of(name);
+      if (a == nullptr) {
+        const std::string t = InferType(value);
+        if (t.empty()) continue;  // an empty array: typed by a later value
+        added[name] = {t, true, false};
+        a = &added[name];
+      }
+      if (!FitType(a->type, &value)) {
+        return Status::InvalidArgument(path + "." + name + ": expected " + a->type +
+                                       " (the attribute's type), got " + KindName(value));
+      }
+    }
+    return Status::OK();
+  };
+  for (size_t i = 0; i < request->upsert_rows.size(); ++i) {
+    const std::string path = "upsert_rows[" + std::to_string(i) + "]";
+    VECPUFF_RETURN_IF_ERROR(check_id(request->upsert_rows[i].id, path + ".id"));
+    VECPUFF_RETURN_IF_ERROR(check_attributes(&request->upsert_rows[i].attributes, path));
+  }
+  for (size_t i = 0; i < request->patch_rows.size(); ++i) {
+    const std::string path = "patch_rows[" + std::to_string(i) + "]";
+    VECPUFF_RETURN_IF_ERROR(check_id(request->patch_rows[i].id, path + ".id"));
+    VECPUFF_RETURN_IF_ERROR(check_attributes(&request->patch_rows[i].attributes, path));
+  }
+  for (size_t i = 0; i < request->deletes.size(); ++i) {
+    VECPUFF_RETURN_IF_ERROR(check_id(request->deletes[i], "deletes[" + std::to_string(i) + "]"));
+  }
+  if (request->patch_by_filter != nullptr) {
+    VECPUFF_RETURN_IF_ERROR(
+        check_attributes(&request->patch_by_filter_attributes, "patch_by_filter.patch"));
+  }
+  return CommitSchema(added);
+}
+
+Result<std::map<std::string, AttributeSchema>> Namespace::UpdateSchema(
+    const std::map<std::string, AttributeSchema>& declared) {
+  std::map<std::string, AttributeSchema> added;
+  {
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    VECPUFF_RETURN_IF_ERROR(MergeDeclared(manifest_.schema, declared, "schema", &added));
+  }
+  VECPUFF_RETURN_IF_ERROR(CommitSchema(added));
+  std::lock_guard<std::mutex> lock(manifest_mu_);
+  return manifest_.schema;
+}
+
 Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
   const auto arrival = std::chrono::steady_clock::now();
   {
@@ -248,6 +450,8 @@ Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
     VECPUFF_RETURN_IF_ERROR(FixDimensions(*dims_to_fix));
     VECPUFF_RETURN_IF_ERROR(CheckRequest(request, &dims_to_fix));
   }
+  // Types are fixed in the manifest before the entry that first uses them, like dimensions.
+  if (request.typed) VECPUFF_RETURN_IF_ERROR(ApplySchema(&request));
 
   if (request.conditional()) {
     // Resolved by the batch's leader, against the state just before its entry.
@@ -1430,6 +1634,7 @@ Result<NamespaceMetadata> Namespace::Metadata(Consistency consistency) {
     md.updated_at_ms = manifest_.updated_at_ms;
     md.index_bytes_written = manifest_.index.bytes_written;
     md.index_input_bytes = manifest_.index.input_bytes;
+    md.schema = manifest_.schema;
   }
   std::shared_lock<std::shared_mutex> lock(state_mu_);
   int64_t rows = static_cast<int64_t>(index_->live_docs());

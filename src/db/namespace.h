@@ -83,6 +83,12 @@ class Namespace {
   // REQUIRES: Open() succeeded.
   Result<NamespaceMetadata> Metadata(Consistency consistency);
 
+  // Declares attribute types and options (turbopuffer's schema update): a new attribute gets
+  // the given type, an existing one keeps its type (InvalidArgument if another is given) and
+  // takes the given options. Returns the whole schema. REQUIRES: Open() succeeded.
+  Result<std::map<std::string, AttributeSchema>> UpdateSchema(
+      const std::map<std::string, AttributeSchema>& declared);
+
   // One compactor pass: adopts an index another process committed, then, if the tail meets
   // a trigger (or `force` and the tail is not empty), folds it into the index and commits;
   // then deletes retired objects past their grace period. Serialized per namespace.
@@ -150,6 +156,19 @@ class Namespace {
   // REQUIRES: manifest_mu_ held. Replaces the cached manifest and its lock-free copies.
   void SetManifestLocked(Manifest manifest, std::string etag);
   Status CheckRequest(const WriteRequest& request, std::optional<uint32_t>* dims_to_fix);
+  // For typed (turbopuffer API) requests: checks every id and attribute value against the
+  // schema, normalizes values (uuid, datetime, float), and adds the types of new attributes
+  // and the declared ones to the manifest before the request is written.
+  Status ApplySchema(WriteRequest* request);
+  // The schema changes `declared` makes to `schema`, into *added; InvalidArgument if a type
+  // would change (naming `path`).
+  static Status MergeDeclared(const std::map<std::string, AttributeSchema>& schema,
+                              const std::map<std::string, AttributeSchema>& declared,
+                              const std::string& path,
+                              std::map<std::string, AttributeSchema>* added);
+  // Adds `added` to the manifest's schema (compare-and-swap). InvalidArgument if another
+  // process gave one of the attributes another type first.
+  Status CommitSchema(const std::map<std::string, AttributeSchema>& added);
   // `arrival`: when the write came in (the batching window counts from there).
   Result<WriteResult> Commit(WalRequest request, EncodedWalRequest encoded, size_t bytes,
                              size_t rows, std::chrono::steady_clock::time_point arrival,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -54,6 +55,14 @@ struct WriteRequest {
   std::shared_ptr<const Filter> patch_by_filter;
   nlohmann::json patch_by_filter_attributes = nlohmann::json::object();
   bool patch_by_filter_allow_partial = false;
+  // turbopuffer API writes set `typed`: every attribute value must have its attribute's type
+  // in the namespace's schema (Manifest::schema; uuid and datetime values are normalized, ints
+  // become floats for float attributes), an attribute the schema lacks gets the type of its
+  // first value, the ids' type (uint, uuid or string) is fixed by the first write, and
+  // `schema` declares types and options before the rows are checked. The original API's
+  // writes leave it false: their attributes are untyped.
+  bool typed = false;
+  std::map<std::string, AttributeSchema> schema;
   bool conditional() const {
     return !upsert_condition.is_null() || !patch_condition.is_null() ||
            !delete_condition.is_null() || delete_by_filter != nullptr || patch_by_filter != nullptr;
@@ -134,6 +143,7 @@ struct NamespaceMetadata {
   uint64_t index_input_bytes = 0;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  std::map<std::string, AttributeSchema> schema;  // attribute types (Manifest::schema)
 };
 
 }  // namespace vecpuff

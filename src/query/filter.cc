@@ -6,6 +6,7 @@
 #include <cmath>
 #include <compare>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string_view>
 #include <unordered_set>
@@ -1229,6 +1230,30 @@ bool Filter::Matches(const nlohmann::json& id, const nlohmann::json& attributes)
     // inside RE2, which does not throw. Kept so no exception can escape a query.
     return false;
   }
+}
+
+std::optional<std::string> CanonicalDatetime(std::string_view s) {
+  const std::optional<Instant> t = ParseRfc3339(s);
+  if (!t) return std::nullopt;
+  // H. Hinnant's civil_from_days, the inverse of DaysFromCivil.
+  const int64_t days = t->sec >= 0 ? t->sec / 86400 : -((-t->sec + 86399) / 86400);
+  const int64_t rem = t->sec - days * 86400;
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = yoe + era * 400 + (m <= 2);
+  if (y < 0 || y > 9999) return std::nullopt;  // the canonical form has four year digits
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", static_cast<int>(y),
+                static_cast<int>(m), static_cast<int>(d), static_cast<int>(rem / 3600),
+                static_cast<int>(rem % 3600 / 60), static_cast<int>(rem % 60),
+                static_cast<int>(t->nsec / 1000000));
+  return std::string(buf);
 }
 
 }  // namespace vecpuff

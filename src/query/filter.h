@@ -90,7 +90,9 @@
 #include <cstddef>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -103,6 +105,11 @@ inline constexpr int kMaxFilterDepth = 64;
 inline constexpr size_t kMaxFilterListValues = 10000;
 // Glob and Regex patterns are at most this many bytes long.
 inline constexpr size_t kMaxFilterPatternBytes = 4096;
+
+// An RFC 3339 timestamp (as the filters read them) in the canonical form datetime
+// attributes are stored in: UTC with milliseconds, "2024-03-01T11:00:00.500Z" (finer digits
+// dropped), so that byte order is time order. nullopt if `s` is not such a timestamp.
+std::optional<std::string> CanonicalDatetime(std::string_view s);
 
 // A parsed turbopuffer filter. Immutable; Matches() is thread-safe.
 class Filter {

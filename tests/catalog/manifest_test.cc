@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "catalog/layout.h"
+#include "common/coding.h"
+#include "common/hash.h"
 
 namespace vecpuff {
 namespace {
@@ -23,6 +25,33 @@ TEST(Manifest, RoundTrip) {
   EXPECT_EQ(d->created_at_ms, m.created_at_ms);
   EXPECT_EQ(d->updated_at_ms, m.updated_at_ms);
   EXPECT_EQ(d->wal_next_seq_hint, 65u);
+}
+
+TEST(Manifest, SchemaRoundTripsAndAMalformedOneIsCorruption) {
+  Manifest m;
+  m.namespace_name = "typed";
+  m.schema["id"] = {"uint", true, false};
+  m.schema["name"] = {"string", false, true};
+  m.schema["at"] = {"datetime", true, false};
+  auto d = DecodeManifest(EncodeManifest(m));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->schema, m.schema);
+  // A body whose schema entry lacks an option, framed validly: Corruption.
+  std::string text = EncodeManifest(m).substr(kManifestHeaderSize);
+  const std::string from = "\"filterable\":false,";
+  ASSERT_NE(text.find(from), std::string::npos);
+  text.replace(text.find(from), from.size(), "");
+  std::string object;
+  PutFixed32(&object, kManifestMagic);
+  PutFixed16(&object, kManifestFormatVersion);
+  PutFixed16(&object, 0);
+  PutFixed64(&object, text.size());
+  PutFixed64(&object, 0);
+  object += text;
+  EncodeFixed64(object.data() + 16, Checksum64(object));
+  auto bad = DecodeManifest(object);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "manifest schema is malformed");
 }
 
 TEST(Manifest, EveryFlippedByteIsDetected) {

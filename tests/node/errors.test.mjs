@@ -85,13 +85,13 @@ describe('bad requests', () => {
     );
   });
 
-  test('mixing id types in one namespace is a BadRequestError', { ...T, todo: 'schema persistence and type enforcement are not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('mixing id types in one namespace is a BadRequestError', T, async () => {
     const ns = await created(); // unsigned integer ids
     await expectApiError(ns.write({ upsert_rows: [{ id: 'three', vector: [1, 1] }] }, NO_RETRY), BadRequestError, 400);
     assert.deepEqual(await ids(ns), [1, 2]);
   });
 
-  test('an attribute value of another type than the attribute is a BadRequestError', { ...T, todo: 'schema persistence and type enforcement are not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('an attribute value of another type than the attribute is a BadRequestError', T, async () => {
     const ns = await created(); // n is an int, s a string
     await expectApiError(
       ns.write({ upsert_rows: [{ id: 3, vector: [1, 1], n: 'three' }] }, NO_RETRY),

@@ -131,7 +131,7 @@ describe('filters', () => {
 });
 
 describe('Regex', () => {
-  test('Regex matches on an attribute with regex enabled in the schema', { ...T, todo: 'schema persistence and type enforcement are not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('Regex matches on an attribute with regex enabled in the schema', T, async () => {
     const ns = await createNamespace({ schema: { name: { type: 'string', regex: true } } });
     assert.deepEqual(await ids(ns, ['name', 'Regex', '^[A-Z]']), [2, 6]);
     assert.deepEqual(await ids(ns, ['name', 'Regex', '.*(an){2}.*']), [3]);

@@ -70,7 +70,7 @@ describe('schema', () => {
     assert.equal(schema.name.filterable, true, JSON.stringify(schema.name));
   });
 
-  test('a schema given with the first write overrides inference', { ...T, todo: 'schema persistence and type enforcement are not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('a schema given with the first write overrides inference', T, async () => {
     const ns = await created(ROWS, { schema: { name: { type: 'string', filterable: false }, tags: { type: '[]string' } } });
     const schema = await ns.schema();
     assert.equal(schema.name.type, 'string');
@@ -78,7 +78,7 @@ describe('schema', () => {
     assert.equal(schema.count.type, 'int');
   });
 
-  test('updateSchema changes an attribute and returns the whole schema', { ...T, todo: 'schema persistence and type enforcement are not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('updateSchema changes an attribute and returns the whole schema', T, async () => {
     const ns = await created();
     const updated = await ns.updateSchema({ schema: { name: { type: 'string', filterable: false } } });
     assert.equal(updated.name?.type, 'string', JSON.stringify(updated));
@@ -92,7 +92,7 @@ describe('schema', () => {
     assert.deepEqual(await ids(ns), [1, 2, 3, 4, 5]);
   });
 
-  test('updateSchema can declare an attribute no document has yet', { ...T, todo: 'schema persistence and type enforcement are not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('updateSchema can declare an attribute no document has yet', T, async () => {
     const ns = await created();
     const updated = await ns.updateSchema({ schema: { published: { type: 'datetime' } } });
     assert.equal(updated.published?.type, 'datetime', JSON.stringify(updated));

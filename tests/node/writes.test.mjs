@@ -297,7 +297,7 @@ describe('vectors and ids', () => {
 });
 
 describe('attribute types', () => {
-  test('datetime attributes declared in the schema filter and sort chronologically', { ...T, todo: 'schema persistence and type enforcement are not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('datetime attributes declared in the schema filter and sort chronologically', T, async () => {
     const ns = tpuf.namespace(nsName('writes'));
     const times = {
       1: '2024-03-01T12:00:00Z',
