@@ -56,9 +56,6 @@ Result<nlohmann::json> ComputeTpufAggregations(const QueryResult& docs,
                                                const std::vector<std::string>& group_by,
                                                size_t max_groups);
 
-// The total order used for group keys (exposed for tests): <0, 0, >0.
-int CompareTpufValues(const nlohmann::json& a, const nlohmann::json& b);
-
 // rerank_by ["RRF"] or ["RRF", {"rank_constant": k, "weights": [w...]}].
 struct TpufRrf {
   double rank_constant = 60;    // > 0

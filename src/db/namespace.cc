@@ -19,6 +19,7 @@
 #include "index/distance.h"
 #include "query/filter.h"
 #include "query/ref_new.h"
+#include "query/value_order.h"
 
 namespace vecpuff {
 namespace {
@@ -1312,72 +1313,6 @@ Status Namespace::FilterMask(const IndexState& index, const PostingData& p, cons
   }
   return Status::OK();
 }
-
-namespace {
-
-// A total order on attribute values for ranking: missing and null first, then booleans,
-// numbers (compared as numbers whatever their JSON type), strings (bytewise), arrays
-// (elementwise), objects.
-int TypeRank(const nlohmann::json& v) {
-  switch (v.type()) {
-    case nlohmann::json::value_t::null:
-    case nlohmann::json::value_t::discarded:
-      return 0;
-    case nlohmann::json::value_t::boolean:
-      return 1;
-    case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned:
-    case nlohmann::json::value_t::number_float:
-      return 2;
-    case nlohmann::json::value_t::string:
-      return 3;
-    case nlohmann::json::value_t::array:
-      return 4;
-    default:
-      return 5;
-  }
-}
-
-int CompareValues(const nlohmann::json& a, const nlohmann::json& b) {
-  const int ra = TypeRank(a), rb = TypeRank(b);
-  if (ra != rb) return ra < rb ? -1 : 1;
-  switch (ra) {
-    case 1:
-      return static_cast<int>(a.get<bool>()) - static_cast<int>(b.get<bool>());
-    case 2: {
-      if (a.is_number_float() || b.is_number_float()) {
-        const double x = a.get<double>(), y = b.get<double>();
-        return x < y ? -1 : (y < x ? 1 : 0);
-      }
-      const bool na = a.is_number_integer() && a.get<int64_t>() < 0;
-      const bool nb = b.is_number_integer() && b.get<int64_t>() < 0;
-      if (na != nb) return na ? -1 : 1;
-      if (na) {
-        const int64_t x = a.get<int64_t>(), y = b.get<int64_t>();
-        return x < y ? -1 : (y < x ? 1 : 0);
-      }
-      const uint64_t x = a.get<uint64_t>(), y = b.get<uint64_t>();
-      return x < y ? -1 : (y < x ? 1 : 0);
-    }
-    case 3: {
-      const int c = a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
-      return c < 0 ? -1 : (c > 0 ? 1 : 0);
-    }
-    case 4: {
-      const size_t n = std::min(a.size(), b.size());
-      for (size_t i = 0; i < n; ++i) {
-        if (int c = CompareValues(a[i], b[i]); c != 0) return c;
-      }
-      return a.size() < b.size() ? -1 : (a.size() > b.size() ? 1 : 0);
-    }
-    case 5:
-      return a < b ? -1 : (b < a ? 1 : 0);
-    default:
-      return 0;
-  }
-}
-
-}  // namespace
 
 Result<QueryResult> Namespace::QueryByAttributes(const QueryRequest& request, bool* retry) {
   QueryResult result;

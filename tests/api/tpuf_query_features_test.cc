@@ -183,20 +183,6 @@ TEST_F(AggregationTest, AggregationErrorsNameTheField) {
       0u);
 }
 
-TEST(TpufAggregateTest, ValuesOrderByKindThenValue) {
-  EXPECT_LT(CompareTpufValues(nullptr, false), 0);
-  EXPECT_LT(CompareTpufValues(true, 0), 0);
-  EXPECT_LT(CompareTpufValues(-1, 0.5), 0);
-  EXPECT_EQ(CompareTpufValues(5, 5.0), 0);
-  EXPECT_GT(CompareTpufValues(5.5, 5), 0);
-  EXPECT_LT(CompareTpufValues(uint64_t{18446744073709551614u}, uint64_t{18446744073709551615u}), 0);
-  EXPECT_LT(CompareTpufValues(9007199254740993, 9007199254740994.0), 0);  // 2^53+1 < 2^53+2
-  EXPECT_LT(CompareTpufValues(100, "a"), 0);
-  EXPECT_LT(CompareTpufValues("B", "a"), 0);
-  EXPECT_LT(CompareTpufValues("z", json::array({1})), 0);
-  EXPECT_LT(CompareTpufValues(json::array({1, 2}), json::array({1, 3})), 0);
-}
-
 TEST(TpufAggregateTest, GroupsKeepTheSmallestKeysWhateverTheOrderOfDocuments) {
   QueryResult docs;
   std::mt19937 rng(3);
