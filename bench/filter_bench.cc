@@ -112,7 +112,7 @@ Point Measure(int n_query, int repeats, const std::vector<std::vector<int>>& tru
             [&](size_t a, size_t b) { return qps_runs[a] < qps_runs[b]; });
   const size_t median = order[order.size() / 2];
   p.qps = qps_runs[median];
-  p.p50_ms = Percentile(run_times[median], 50);
+  p.p50_ms = Percentile(run_times[median], 0.5);
   return p;
 }
 
