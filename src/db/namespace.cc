@@ -995,7 +995,6 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     const TailDoc* tail;      // from the tail, or
     const PostingData* post;  // from a posting, entry `index`
     uint32_t index;
-    const nlohmann::json* patch;  // tail patch over an indexed document
   };
   // Max-heap on (dist, id): the top holds the worst of the best k seen so far.
   auto worse = [](const Candidate& a, const Candidate& b) {
@@ -1103,14 +1102,11 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
             for (uint32_t i = 0; i < p->size(); ++i) {
               if (allowed[j][i] == 0 || !taken.insert(p->docnos[i]).second) continue;
               const std::string& id = p->ids[i];
-              const nlohmann::json* patch = nullptr;
-              if (auto t = tail_.find(id); t != tail_.end()) {
-                if (t->second->kind != TailDoc::Kind::kPatch) continue;
-                patch = &t->second->attributes;
-              }
+              auto t = tail_.find(id);
+              if (t != tail_.end() && t->second->kind != TailDoc::Kind::kPatch) continue;
               const float* v = &p->vectors[size_t{i} * dims];
-              offer({finite(Distance(metric, q, q_norm, v, p->norms[i], dims)), &id, nullptr, p, i,
-                     patch});
+              offer(
+                  {finite(Distance(metric, q, q_norm, v, p->norms[i], dims)), &id, nullptr, p, i});
             }
           }
           break;
@@ -1124,24 +1120,20 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
       struct Valid {
         const ScanHit* hit;
         const std::string* id;
-        const nlohmann::json* patch;
         DistanceBounds bounds;
       };
       std::vector<Valid> valid;
       valid.reserve(hits.size());
       for (const ScanHit& h : hits) {
         const std::string& id = h.posting->ids[h.index];
-        const nlohmann::json* patch = nullptr;
         auto t = tail_.find(id);
-        if (t != tail_.end()) {
-          if (t->second->kind != TailDoc::Kind::kPatch) continue;  // newer version in the tail
-          patch = &t->second->attributes;
-        }
+        // A newer version in the tail (a tail patch is merged when the hit is assembled).
+        if (t != tail_.end() && t->second->kind != TailDoc::Kind::kPatch) continue;
         const std::vector<float>& errors = h.posting->code_errors;
         const float entry_error = errors.size() == h.posting->size()
                                       ? errors[h.index]
                                       : std::numeric_limits<float>::infinity();
-        valid.push_back({&h, &id, patch,
+        valid.push_back({&h, &id,
                          Sq8DistanceBounds(index.metric(), index.sq8().scale, h.approx, query_error,
                                            entry_error)});
       }
@@ -1169,7 +1161,7 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
         const ScanHit& h = *c.hit;
         const float* v = &h.posting->vectors[size_t{h.index} * dims];
         offer({finite(Distance(metric, q, q_norm, v, h.posting->norms[h.index], dims)), c.id,
-               nullptr, h.posting, h.index, c.patch});
+               nullptr, h.posting, h.index});
       }
       break;
     }
@@ -1190,7 +1182,7 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
       continue;
     }
     offer({finite(Distance(metric, q, q_norm, doc->vector.data(), doc->norm, dims)), &id, doc.get(),
-           nullptr, 0, nullptr});
+           nullptr, 0});
   }
   std::sort_heap(heap.begin(), heap.end(), worse);
   result.hits.reserve(heap.size());
@@ -1462,9 +1454,18 @@ Status Namespace::ResolveConditionalLocked(const WriteRequest& request, WalReque
   };
   // Whether the document's current attributes pass `condition` with $ref_new bound to the
   // row's new values.
+  // A condition without $ref_new is the same filter for every row: parsed once.
+  std::map<const nlohmann::json*, std::shared_ptr<const Filter>> unbound;
   auto passes = [&](const nlohmann::json& condition, const std::string& path, const std::string& id,
                     const nlohmann::json& new_attributes,
                     const nlohmann::json& current_attributes) -> Result<bool> {
+    if (!ContainsRefNew(condition)) {
+      std::shared_ptr<const Filter>& f = unbound[&condition];
+      if (f == nullptr) {
+        VECPUFF_ASSIGN_OR_RETURN(f, Filter::Parse(condition, path));
+      }
+      return f->Matches(DocKeyToJson(id), current_attributes);
+    }
     nlohmann::json bound = BindRefNew(condition, [&](const std::string& name) {
       if (name == "id") return DocKeyToJson(id);
       auto v = new_attributes.find(name);

@@ -18,6 +18,16 @@ inline bool IsRefNew(const nlohmann::json& v) {
   return it != v.end() && it->is_string();
 }
 
+// Whether `condition` holds a {"$ref_new": ...} anywhere.
+inline bool ContainsRefNew(const nlohmann::json& condition) {
+  if (IsRefNew(condition)) return true;
+  if (!condition.is_array()) return false;
+  for (const nlohmann::json& e : condition) {
+    if (ContainsRefNew(e)) return true;
+  }
+  return false;
+}
+
 // `condition` with every {"$ref_new": name} replaced by value(name).
 inline nlohmann::json BindRefNew(const nlohmann::json& condition,
                                  const std::function<nlohmann::json(const std::string&)>& value) {
