@@ -180,6 +180,15 @@ void HttpServer::RegisterRoutes() {
   s.Get(R"(/namespaces/([^/]+)/metadata)", metadata);
   s.Post(R"(/namespaces/([^/]+)/metadata)", metadata);
 
+  // Both APIs delete a namespace the same way, with turbopuffer's response.
+  auto drop = [this](const httplib::Request& req, httplib::Response& res) {
+    Status s = db_->DeleteNamespace(req.matches[1]);
+    if (!s.ok()) return SendError(res, s);
+    SendJson(res, std::string(R"({"status":"OK"})"));
+  };
+  s.Delete(R"(/namespaces/([^/]+))", drop);
+  s.Delete(R"(/v2/namespaces/([^/]+))", drop);
+
   RegisterTurbopufferRoutes();
 }
 

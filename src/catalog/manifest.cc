@@ -1,5 +1,6 @@
 #include "catalog/manifest.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/coding.h"
@@ -53,6 +54,10 @@ std::string EncodeManifest(const Manifest& m) {
       schema[name] = {{"type", a.type}, {"filterable", a.filterable}, {"regex", a.regex}};
     }
     body["schema"] = std::move(schema);
+  }
+  if (m.dropped_seq != 0) {
+    body["dropped"] = {
+        {"seq", m.dropped_seq}, {"reopened", m.reopened}, {"wal_erased_below", m.wal_erased_below}};
   }
   std::string text = body.dump();
   std::string out;
@@ -132,8 +137,9 @@ Result<Manifest> DecodeManifest(std::string_view object) {
     }
     auto metas = index->find("metas");
     auto retired = index->find("retired");
-    if (metas == index->end() || !metas->is_array() || metas->empty() || retired == index->end() ||
-        !retired->is_array()) {
+    // Since version 4 an index may have no metas: the empty index a drop leaves.
+    if (metas == index->end() || !metas->is_array() || (metas->empty() && version < 4) ||
+        retired == index->end() || !retired->is_array()) {
       return bad;
     }
     for (const auto& k : *metas) {
@@ -161,7 +167,42 @@ Result<Manifest> DecodeManifest(std::string_view object) {
                         a["regex"].get<bool>()};
     }
   }
+  if (const nlohmann::json* dropped = field("dropped")) {
+    Status bad = Status::Corruption("manifest dropped object is malformed");
+    if (version < 4 || !dropped->is_object()) return bad;
+    auto seq = dropped->find("seq");
+    auto reopened = dropped->find("reopened");
+    auto erased = dropped->find("wal_erased_below");
+    if (seq == dropped->end() || !seq->is_number_unsigned() || seq->get<uint64_t>() == 0 ||
+        reopened == dropped->end() || !reopened->is_boolean() || erased == dropped->end() ||
+        !erased->is_number_unsigned() || erased->get<uint64_t>() == 0 ||
+        erased->get<uint64_t>() > seq->get<uint64_t>()) {
+      return bad;
+    }
+    m.dropped_seq = seq->get<uint64_t>();
+    m.reopened = reopened->get<bool>();
+    m.wal_erased_below = erased->get<uint64_t>();
+    if (m.index.generation == 0 || m.index.indexed_through_seq < m.dropped_seq) {
+      return Status::Corruption("manifest of a dropped namespace has no index past the drop");
+    }
+  }
   return m;
+}
+
+void ResetManifestForDrop(Manifest* m, uint64_t drop_seq, int64_t now_ms) {
+  m->dimensions = 0;
+  m->schema.clear();
+  m->dropped_seq = drop_seq;
+  m->reopened = false;
+  ManifestIndex& ix = m->index;
+  for (const auto& k : ix.metas) ix.retired.push_back({k, now_ms});
+  ix.metas.clear();
+  ix.generation += 1;
+  ix.indexed_through_seq = drop_seq;
+  ix.live_rows = 0;
+  ix.bytes_written = 0;
+  ix.input_bytes = 0;
+  m->wal_next_seq_hint = std::max(m->wal_next_seq_hint, drop_seq + 1);
 }
 
 }  // namespace vecpuff

@@ -69,12 +69,29 @@ struct Manifest {
   // Attribute types, by name: each fixed by the first write that gives the attribute a value
   // or declares it (turbopuffer API writes), never changed after (its options may be).
   std::map<std::string, AttributeSchema> schema;
+  // The latest namespace drop (a kDropNamespace WAL entry) this manifest was reset for: 0
+  // if none. The reset (ResetManifestForDrop) cleared dimensions, schema and index; entries
+  // after dropped_seq form a new namespace of the same name.
+  uint64_t dropped_seq = 0;
+  // A write after that drop has begun (it re-fixed the metric): the namespace exists again.
+  bool reopened = false;
+  // Every WAL entry below this was erased (overwritten with an empty entry) after a drop.
+  uint64_t wal_erased_below = 1;
+
+  // Whether the namespace reads as deleted: dropped and no write since.
+  bool deleted() const { return dropped_seq != 0 && !reopened; }
 };
 
+// Resets `m` for the drop at WAL seq `drop_seq` (REQUIRES: m->dropped_seq < drop_seq):
+// dimensions and schema cleared, the index replaced by an empty one through drop_seq (its
+// objects retired at `now_ms`), not reopened.
+void ResetManifestForDrop(Manifest* m, uint64_t drop_seq, int64_t now_ms);
+
 constexpr uint32_t kManifestMagic = 0x464D5056;  // "VPMF" little-endian. Never change.
-// Version 2 added the optional "index" object, version 3 the optional "schema" object;
-// versions 1 and 2 are still read.
-constexpr uint16_t kManifestFormatVersion = 3;
+// Version 2 added the optional "index" object, version 3 the optional "schema" object,
+// version 4 the optional "dropped" object (and an index with no metas); versions 1 to 3 are
+// still read.
+constexpr uint16_t kManifestFormatVersion = 4;
 constexpr size_t kManifestHeaderSize = 24;
 
 std::string EncodeManifest(const Manifest& manifest);

@@ -268,6 +268,12 @@ Result<NamespaceMetadata> Database::Metadata(const std::string& ns, Consistency 
   return n->Metadata(consistency);
 }
 
+Status Database::DeleteNamespace(const std::string& ns) {
+  VECPUFF_RETURN_IF_ERROR(ValidateNamespaceName(ns));
+  VECPUFF_ASSIGN_OR_RETURN(std::shared_ptr<Namespace> n, OpenNamespace(ns, std::nullopt));
+  return n->Drop();
+}
+
 Result<std::vector<std::string>> Database::ListNamespaces() {
   std::vector<std::string> names;
   const std::string prefix = NamespacesPrefix(options_.key_prefix);
@@ -285,7 +291,22 @@ Result<std::vector<std::string>> Database::ListNamespaces() {
     if (page.next_continuation_token.empty()) break;
     list.continuation_token = std::move(page.next_continuation_token);
   }
-  return names;
+  // Deleted namespaces keep their manifest (reset, so that a later write can start over):
+  // read them to leave those out.
+  std::vector<std::string> keys;
+  keys.reserve(names.size());
+  for (const std::string& n : names) keys.push_back(ManifestKey(options_.key_prefix, n));
+  std::vector<Result<GetResult>> manifests = ParallelGet(store_, keys, 16);
+  std::vector<std::string> live;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (manifests[i].status().IsNotFound()) continue;  // not a namespace (no manifest)
+    if (!manifests[i].ok()) return manifests[i].status().WithContext("reading " + keys[i]);
+    Result<Manifest> m = DecodeManifest(manifests[i]->data);
+    // A damaged manifest is listed: the namespace is there, and reading it reports the damage.
+    if (m.ok() && m->deleted()) continue;
+    live.push_back(std::move(names[i]));
+  }
+  return live;
 }
 
 }  // namespace vecpuff

@@ -57,6 +57,10 @@ class Database {
   Result<std::map<std::string, AttributeSchema>> UpdateSchema(
       const std::string& ns, const std::map<std::string, AttributeSchema>& declared);
 
+  // Deletes the namespace and every document in it (Namespace::Drop). NotFound if it does not
+  // exist.
+  Status DeleteNamespace(const std::string& ns);
+
   // NotFound if the namespace does not exist.
   Result<NamespaceMetadata> Metadata(const std::string& ns,
                                      Consistency consistency = Consistency::kStrong);
@@ -65,7 +69,8 @@ class Database {
   // tail is indexed even if no trigger is met. NotFound if the namespace does not exist.
   Status Compact(const std::string& ns, bool force = true);
 
-  // Every namespace in the store (including ones other processes created), ascending.
+  // Every namespace in the store (including ones other processes created), ascending;
+  // deleted ones (Manifest::deleted()) left out, which costs a manifest read per namespace.
   Result<std::vector<std::string>> ListNamespaces();
 
   const DbOptions& options() const { return options_; }

@@ -39,6 +39,11 @@ constexpr size_t kMaxParallelReads = 64;
 // one in this many of the entries it has seen match.
 constexpr size_t kExactFilterRatio = 16;
 
+// After a drop, each compactor pass erases this many of the WAL entries before it, this many
+// at a time.
+constexpr uint64_t kEraseBatch = 1024;
+constexpr size_t kEraseConcurrency = 16;
+
 // Replay fetches WAL entries this many at a time, with this many requests in flight: enough
 // to hide object-storage latency, bounded so a long log does not sit in memory at once.
 constexpr size_t kReplayWindow = 128;
@@ -89,8 +94,11 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
       tail_oldest_ms_ = 0;
       last_commit_ms_ = 0;
       applied_dims_.store(0);
-      index_ = std::make_unique<IndexState>();
+      index_ = std::make_shared<IndexState>();
       index_through_seq_ = m.index.indexed_through_seq;
+      // The replay starts past the index, so past the manifest's drop, if any.
+      dropped_seq_.store(m.dropped_seq);
+      live_since_drop_.store(false);
       index_generation_.store(0);
       next_seq_.store(m.index.indexed_through_seq + 1);
     }
@@ -99,6 +107,9 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
       auto loaded = index.get();
       VECPUFF_RETURN_IF_ERROR(loaded.status());
       std::unique_lock<std::shared_mutex> state_lock(state_mu_);
+      // A drop the replay applied makes that index (from before it) stale: an empty one stays.
+      if (dropped_seq_.load() > m.index.indexed_through_seq)
+        loaded = std::make_unique<IndexState>();
       index_ = std::move(*loaded);
       index_generation_.store(m.index.generation);
       ++epoch_;
@@ -191,6 +202,8 @@ Status Namespace::FixDimensions(uint32_t dims) {
 void Namespace::SetManifestLocked(Manifest manifest, std::string etag) {
   manifest_dims_.store(manifest.dimensions);
   metric_.store(manifest.distance_metric);
+  manifest_dropped_seq_.store(manifest.dropped_seq);
+  manifest_reopened_.store(manifest.reopened);
   manifest_ = std::move(manifest);
   manifest_etag_ = std::move(etag);
 }
@@ -198,8 +211,67 @@ void Namespace::SetManifestLocked(Manifest manifest, std::string etag) {
 uint32_t Namespace::Dimensions() const {
   // Lock-free: a query must not wait while a writer holds manifest_mu_ across a
   // compare-and-swap round trip to object storage.
-  const uint32_t dims = manifest_dims_.load();
+  // A copy of the manifest from before the latest drop applied here has the old dimensions.
+  const uint32_t dims =
+      manifest_dropped_seq_.load() >= dropped_seq_.load() ? manifest_dims_.load() : 0;
   return dims != 0 ? dims : applied_dims_.load();
+}
+
+bool Namespace::IsDeleted() const {
+  const uint64_t drop = dropped_seq_.load();
+  return drop != 0 && !live_since_drop_.load() &&
+         !(manifest_dropped_seq_.load() == drop && manifest_reopened_.load());
+}
+
+Status Namespace::Reopen(uint64_t drop_seq, std::optional<DistanceMetric> metric) {
+  std::lock_guard<std::mutex> lock(manifest_mu_);
+  return UpdateManifestLocked(
+      [&](Manifest* m) {
+        // A later drop: this write will find it before its put and fail there.
+        if (m->dropped_seq > drop_seq) return false;
+        const int64_t now = NowUnixMillis();
+        bool changed = false;
+        if (m->dropped_seq < drop_seq) {
+          ResetManifestForDrop(m, drop_seq, now);
+          changed = true;
+        }
+        if (!m->reopened) {
+          m->reopened = true;
+          m->distance_metric = metric.value_or(DistanceMetric::kCosineDistance);
+          m->created_at_ms = now;
+          changed = true;
+        }
+        return changed;
+      },
+      /*max_attempts=*/100);
+}
+
+Status Namespace::SyncManifestWithDropLocked() {
+  const uint64_t drop = dropped_seq_.load();
+  if (drop == 0) return Status::OK();
+  const uint64_t ours = manifest_dropped_seq_.load();
+  if (ours > drop || (ours == drop && (manifest_reopened_.load() || !live_since_drop_.load()))) {
+    return Status::OK();  // our copy is current enough
+  }
+  std::lock_guard<std::mutex> lock(manifest_mu_);
+  if (manifest_.dropped_seq < drop) {
+    return UpdateManifestLocked(
+        [&](Manifest* m) {
+          if (m->dropped_seq >= drop) return false;  // done by another process
+          ResetManifestForDrop(m, drop, NowUnixMillis());
+          return true;
+        },
+        /*max_attempts=*/100);
+  }
+  if (manifest_.dropped_seq == drop && !manifest_.reopened && live_since_drop_.load()) {
+    // A write after the drop reopened the manifest before its put: read its metric.
+    const std::string key = ManifestKey(options_->key_prefix, name_);
+    auto got = store_->Get(key);
+    if (!got.ok()) return got.status().WithContext("reading manifest");
+    VECPUFF_ASSIGN_OR_RETURN(Manifest m, DecodeManifest(got->data));
+    SetManifestLocked(std::move(m), got->meta.etag);
+  }
+  return Status::OK();
 }
 
 Status Namespace::CheckRequest(const WriteRequest& request, std::optional<uint32_t>* dims_to_fix) {
@@ -421,6 +493,8 @@ Status Namespace::ApplySchema(WriteRequest* request) {
 
 Result<std::map<std::string, AttributeSchema>> Namespace::UpdateSchema(
     const std::map<std::string, AttributeSchema>& declared) {
+  VECPUFF_RETURN_IF_ERROR(CatchUp());
+  if (IsDeleted()) return Status::NotFound("namespace '" + name_ + "' not found");
   std::map<std::string, AttributeSchema> added;
   {
     std::lock_guard<std::mutex> lock(manifest_mu_);
@@ -442,17 +516,36 @@ Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
           "; retry once indexing catches up");
     }
   }
-  std::optional<uint32_t> dims_to_fix;
-  VECPUFF_RETURN_IF_ERROR(CheckRequest(request, &dims_to_fix));
-  if (dims_to_fix) {
-    // The first vector fixes the namespace's dimensions, in the manifest, before any WAL
-    // entry uses them: a concurrent writer in another process with other dimensions then
-    // either sees ours or loses the compare-and-swap, so no acknowledged entry can disagree.
-    VECPUFF_RETURN_IF_ERROR(FixDimensions(*dims_to_fix));
+  uint64_t drop_seen = 0;
+  auto check = [&]() -> Status {
+    // A write after a drop starts the new namespace: in the manifest, before its entry.
+    drop_seen = dropped_seq_.load();
+    if (drop_seen != 0 &&
+        (manifest_dropped_seq_.load() != drop_seen || !manifest_reopened_.load())) {
+      VECPUFF_RETURN_IF_ERROR(Reopen(drop_seen, request.distance_metric));
+    }
+    std::optional<uint32_t> dims_to_fix;
     VECPUFF_RETURN_IF_ERROR(CheckRequest(request, &dims_to_fix));
+    if (dims_to_fix) {
+      // The first vector fixes the namespace's dimensions, in the manifest, before any WAL
+      // entry uses them: a concurrent writer in another process with other dimensions then
+      // either sees ours or loses the compare-and-swap, so no acknowledged entry can disagree.
+      VECPUFF_RETURN_IF_ERROR(FixDimensions(*dims_to_fix));
+      VECPUFF_RETURN_IF_ERROR(CheckRequest(request, &dims_to_fix));
+    }
+    // Types are fixed in the manifest before the entry that first uses them, like dimensions.
+    if (request.typed) VECPUFF_RETURN_IF_ERROR(ApplySchema(&request));
+    return Status::OK();
+  };
+  Status checked = check();
+  if (checked.IsInvalidArgument()) {
+    // Our view may predate another process's drop, after which the request may fit (other
+    // dimensions, metric or types): look before refusing it.
+    const uint64_t before = drop_seen;
+    VECPUFF_RETURN_IF_ERROR(CatchUp());
+    if (dropped_seq_.load() != before) checked = check();
   }
-  // Types are fixed in the manifest before the entry that first uses them, like dimensions.
-  if (request.typed) VECPUFF_RETURN_IF_ERROR(ApplySchema(&request));
+  VECPUFF_RETURN_IF_ERROR(checked);
 
   if (request.conditional()) {
     // Resolved by the batch's leader, against the state just before its entry.
@@ -460,7 +553,7 @@ Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
         1, request.upsert_rows.size() + request.patch_rows.size() + request.deletes.size());
     const bool want_ids = request.return_affected_ids;
     return Commit(WalRequest{}, EncodedWalRequest{}, entry_bytes, rows, arrival, want_ids,
-                  std::make_shared<const WriteRequest>(std::move(request)));
+                  drop_seen, std::make_shared<const WriteRequest>(std::move(request)));
   }
   WalRequest wal;
   wal.ops.reserve(request.upsert_rows.size() + request.patch_rows.size() + request.deletes.size());
@@ -490,15 +583,27 @@ Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
   // others and with the batching window, rather than by the batch's leader afterwards.
   EncodedWalRequest encoded = EncodeWalRequest(wal);
   return Commit(std::move(wal), std::move(encoded), entry_bytes, rows, arrival,
-                request.return_affected_ids);
+                request.return_affected_ids, drop_seen);
+}
+
+Status Namespace::Drop() {
+  const auto arrival = std::chrono::steady_clock::now();
+  // No batching window: a drop is a batch of its own anyway.
+  Result<WriteResult> r = Commit(WalRequest{}, EncodedWalRequest{}, 0, 1,
+                                 arrival - std::chrono::milliseconds(options_->batch_window_ms),
+                                 false, 0, nullptr, /*drop_namespace=*/true);
+  return r.status();
 }
 
 Result<WriteResult> Namespace::Commit(WalRequest request, EncodedWalRequest encoded, size_t bytes,
                                       size_t rows, std::chrono::steady_clock::time_point arrival,
-                                      bool want_ids,
-                                      std::shared_ptr<const WriteRequest> conditional) {
+                                      bool want_ids, uint64_t drop_seen,
+                                      std::shared_ptr<const WriteRequest> conditional,
+                                      bool drop_namespace) {
   PendingWrite w;
   w.want_ids = want_ids;
+  w.drop_seen = drop_seen;
+  w.drop_namespace = drop_namespace;
   w.conditional = std::move(conditional);
   w.request = std::move(request);
   w.encoded = std::move(encoded);
@@ -529,10 +634,11 @@ Result<WriteResult> Namespace::Commit(WalRequest request, EncodedWalRequest enco
   size_t b_bytes = 0, b_rows = 0;
   for (PendingWrite* p : queue_) {
     // A conditional request is a batch of its own (its resolution must see the state that
-    // precedes it exactly).
+    // precedes it exactly), and so is a drop.
+    const auto alone = [](const PendingWrite* x) { return x->conditional || x->drop_namespace; };
     if (!batch.empty() &&
         (b_bytes + p->bytes > options_->max_batch_bytes ||
-         b_rows + p->rows > options_->max_batch_rows || p->conditional || batch[0]->conditional)) {
+         b_rows + p->rows > options_->max_batch_rows || alone(p) || alone(batch[0]))) {
       break;
     }
     batch.push_back(p);
@@ -601,6 +707,11 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t tic
   std::string payload = std::move(*joined);
   for (PendingWrite* p : batch) p->encoded = EncodedWalRequest{};  // the payload has it all
   const WriteRequest* conditional = batch.size() == 1 ? batch[0]->conditional.get() : nullptr;
+  const bool drop = batch.size() == 1 && batch[0]->drop_namespace;
+  if (drop) {
+    entry.requests.assign(1, DropNamespaceRequest());
+    payload = EncodeWalPayload(entry.requests);
+  }
   std::vector<bool> want_ids;
   for (PendingWrite* p : batch) want_ids.push_back(p->want_ids);
   auto ack_all = [&](size_t object_bytes) {
@@ -625,8 +736,9 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t tic
   std::lock_guard<std::mutex> log_lock(log_mu_);
   PutOptions create;
   create.mode = PutMode::kCreateOnly;
-  if (conditional != nullptr) {
-    // Conditions see every write acknowledged before this one, by any process.
+  if (conditional != nullptr || drop) {
+    // Conditions see every write acknowledged before this one, by any process; a drop
+    // whether the namespace still exists.
     Status s = CatchUpLocked(std::nullopt);
     if (!s.ok()) {
       fail_all(s.WithContext("catching up with the WAL"));
@@ -634,6 +746,20 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t tic
     }
   }
   for (int attempt = 0; attempt < kMaxCommitAttempts; ++attempt) {
+    if (drop && IsDeleted()) {
+      batch[0]->status = Status::NotFound("namespace '" + name_ + "' not found");
+      return;
+    }
+    for (PendingWrite* p : batch) {
+      // Checked against the namespace a drop has since deleted: its dimensions, metric and
+      // schema may not hold for the new one.
+      if (!p->drop_namespace && p->drop_seen != dropped_seq_.load()) {
+        fail_all(Status::Unavailable("namespace '" + name_ +
+                                     "' was deleted while this write was in flight; nothing "
+                                     "was written; retry to write to the new namespace"));
+        return;
+      }
+    }
     if (conditional != nullptr) {
       // Resolved again on every attempt: a lost race means the state changed.
       WalRequest resolved;
@@ -662,10 +788,20 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t tic
     // is applied on top of exactly the state that precedes it in the log.
     entry.seq = next_seq_.load();
     entry.commit_time_ms = NowUnixMillis();
-    const std::string object = FrameWalEntry(entry.seq, entry.commit_time_ms, writer_id_, payload);
+    const std::string object = FrameWalEntry(entry.seq, entry.commit_time_ms, writer_id_, payload,
+                                             drop ? kWalDropFormatVersion : kWalFormatVersion);
     auto put = store_->Put(WalKey(options_->key_prefix, name_, entry.seq), object, create);
     if (put.ok()) {
       ack_all(object.size());
+      if (drop) {
+        // The drop is durable and applied here. Resetting the manifest now hides the
+        // namespace from listings at once; if it fails, whoever applies the drop next does it.
+        Status s = SyncManifestWithDropLocked();
+        if (!s.ok()) {
+          spdlog::warn("namespace '{}': manifest not reset after the drop at seq {}: {}", name_,
+                       entry.seq, s.ToString());
+        }
+      }
       return;
     }
     if (!put.status().IsPreconditionFailed()) {
@@ -734,9 +870,31 @@ bool Namespace::ExistsLocked(const std::string& id) const {
   return index_->Docno(id).has_value();
 }
 
+void Namespace::ApplyDropLocked(const WalEntry& entry) {
+  tail_.clear();
+  tail_masked_.clear();
+  tail_entries_.clear();
+  tail_bytes_ = 0;
+  tail_oldest_ms_ = 0;
+  index_ = std::make_shared<IndexState>();
+  index_through_seq_ = entry.seq;
+  ++epoch_;
+  applied_dims_.store(0);
+  dropped_seq_.store(entry.seq);
+  live_since_drop_.store(false);
+  last_commit_ms_ = std::max(last_commit_ms_, entry.commit_time_ms);
+  next_seq_.store(entry.seq + 1);
+}
+
 void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
                                  std::vector<WriteResult>* results,
                                  const std::vector<bool>* want_ids) {
+  if (IsDropEntry(entry)) {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    results->assign(1, WriteResult{});
+    ApplyDropLocked(entry);
+    return;
+  }
   // The upserts' documents are built (vectors moved, not copied; norms computed) before
   // state_mu_ is taken, so queries wait only for the map updates.
   std::vector<std::shared_ptr<TailDoc>> upserts;
@@ -800,9 +958,12 @@ void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
           if (ids) counts.deleted_ids.push_back(op.id);
           break;
         }
+        case WalOpType::kDropNamespace:
+          break;  // only ever alone in its entry (decoder-checked), applied above
       }
     }
   }
+  if (!entry.requests.empty()) live_since_drop_.store(true);
   last_commit_ms_ = std::max(last_commit_ms_, entry.commit_time_ms);
   if (tail_entries_.empty()) tail_oldest_ms_ = entry.commit_time_ms;
   tail_entries_.emplace_back(entry.seq, object_bytes);
@@ -854,7 +1015,7 @@ Status Namespace::CatchUpLocked(std::optional<GetResult> prefetched) {
       prefetched.reset();
     } else {
       auto got = store_->Get(WalKey(options_->key_prefix, name_, seq));
-      if (got.status().IsNotFound()) return Status::OK();
+      if (got.status().IsNotFound()) return SyncManifestWithDropLocked();
       if (!got.ok()) return got.status().WithContext("reading WAL seq " + std::to_string(seq));
       object = std::move(*got);
     }
@@ -972,6 +1133,7 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
       if (!s.ok()) return s;
       if (next_seq_.load() != probe_seq) continue;  // caught up: search the new state
     }
+    if (IsDeleted()) return Status::NotFound("namespace '" + name_ + "' not found");
     return result;
   }
 }
@@ -1560,6 +1722,7 @@ Status Namespace::ResolveConditionalLocked(const WriteRequest& request, WalReque
 
 Result<NamespaceMetadata> Namespace::Metadata(Consistency consistency) {
   if (consistency == Consistency::kStrong) VECPUFF_RETURN_IF_ERROR(CatchUp());
+  if (IsDeleted()) return Status::NotFound("namespace '" + name_ + "' not found");
   NamespaceMetadata md;
   md.name = name_;
   {
@@ -1641,11 +1804,15 @@ Status Namespace::RefreshIndex() {
       VECPUFF_RETURN_IF_ERROR(CatchUpLocked(std::nullopt));
     }
   }
+  // An index from before the latest drop applied here holds deleted documents: the manifest
+  // is reset for the drop (SyncManifestWithDropLocked) and a later pass adopts that.
+  if (m.index.indexed_through_seq < dropped_seq_.load()) return Status::OK();
   VECPUFF_ASSIGN_OR_RETURN(std::unique_ptr<IndexState> index, LoadIndex(m.index));
   std::unique_lock<std::shared_mutex> state_lock(state_mu_);
   if (next_seq_.load() <= m.index.indexed_through_seq) {
     return Status::Unavailable("WAL of '" + name_ + "' is behind its index; try again");
   }
+  if (m.index.indexed_through_seq < dropped_seq_.load()) return Status::OK();
   InstallIndexLocked(std::move(index), m.index.generation, m.index.indexed_through_seq);
   return Status::OK();
 }
@@ -1662,7 +1829,17 @@ bool Namespace::TailMeetsTrigger(bool force) {
 Status Namespace::Compact(bool force) {
   std::lock_guard<std::mutex> lock(compact_mu_);
   VECPUFF_RETURN_IF_ERROR(RefreshIndex());
+  if (manifest_dropped_seq_.load() < dropped_seq_.load()) {
+    // A drop applied here that the manifest does not show yet: reset it, then adopt the
+    // empty index (an index committed now must not claim the dropped documents' WAL).
+    {
+      std::lock_guard<std::mutex> log_lock(log_mu_);
+      VECPUFF_RETURN_IF_ERROR(SyncManifestWithDropLocked());
+    }
+    VECPUFF_RETURN_IF_ERROR(RefreshIndex());
+  }
   if (TailMeetsTrigger(force)) VECPUFF_RETURN_IF_ERROR(CompactOnce());
+  VECPUFF_RETURN_IF_ERROR(EraseDroppedWal());
   return CollectGarbage();
 }
 
@@ -1671,16 +1848,20 @@ Status Namespace::CompactOnce() {
   std::vector<std::pair<std::string, std::shared_ptr<const TailDoc>>> docs;
   uint64_t through = 0;
   uint64_t base_generation = 0;
+  uint64_t drop = 0;
+  std::shared_ptr<IndexState> state;  // kept: a drop may replace index_ meanwhile
   {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
     through = next_seq_.load() - 1;
     base_generation = index_generation_.load();
+    drop = dropped_seq_.load();
+    state = index_;
     docs.assign(tail_.begin(), tail_.end());
   }
   const uint32_t dims = Dimensions();
   if (dims == 0) return Status::OK();  // no vector was ever written: nothing to index
   CompactionInput in;
-  in.state = index_.get();  // only this thread (under compact_mu_) replaces index_
+  in.state = state.get();
   in.metric = metric_.load();
   in.dims = dims;
   in.generation = base_generation + 1;
@@ -1761,10 +1942,10 @@ Status Namespace::CompactOnce() {
   }
   VECPUFF_RETURN_IF_ERROR(hook("meta_written"));
 
-  uint64_t live_rows = out.meta.is_base ? out.meta.docs.size() : index_->live_docs();
+  uint64_t live_rows = out.meta.is_base ? out.meta.docs.size() : state->live_docs();
   if (!out.meta.is_base) {
     for (const DocRecord& d : out.meta.docs) {
-      const bool was = index_->Version(d.docno) != 0;
+      const bool was = state->Version(d.docno) != 0;
       if (d.version == 0 && was) --live_rows;
       if (d.version != 0 && !was) ++live_rows;
     }
@@ -1780,7 +1961,8 @@ Status Namespace::CompactOnce() {
     std::lock_guard<std::mutex> lock(manifest_mu_);
     commit = UpdateManifestLocked(
         [&](Manifest* m) {
-          if (m->index.generation != base_generation) {
+          // Another compactor committed first, or a drop reset the index (or must, first).
+          if (m->index.generation != base_generation || m->dropped_seq != drop) {
             lost = true;
             return false;
           }
@@ -1816,6 +1998,9 @@ Status Namespace::CompactOnce() {
   // 4. Serve the new index: the meta is folded in place (cost proportional to the change).
   {
     std::unique_lock<std::shared_mutex> lock(state_mu_);
+    // A drop applied since the snapshot: the committed index only holds deleted documents,
+    // and the drop's manifest reset will replace it.
+    if (index_ != state) return Status::OK();
     Status applied = index_->Apply(out.meta);
     if (!applied.ok()) {
       // Cannot happen for a meta we just built; reload the committed index rather than serve
@@ -1856,8 +2041,13 @@ Status Namespace::CompactOnce() {
 
   // Many deltas: fold them into a new base so that loading stays cheap.
   size_t metas = old_metas.size() + 1;
-  if (!out.meta.is_base && metas > 8) {
-    IndexMeta base = index_->MakeBase(in.generation + 1);
+  bool serving = false;  // the index is still the one we built on (no drop since)
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    serving = index_ == state;
+  }
+  if (!out.meta.is_base && metas > 8 && serving) {
+    IndexMeta base = state->MakeBase(in.generation + 1);
     const std::string base_key =
         IndexObjectKey(options_->key_prefix, name_, in.generation + 1, writer_id_, "meta");
     const std::string base_bytes = EncodeIndexMeta(base);
@@ -1888,6 +2078,42 @@ Status Namespace::CompactOnce() {
     }
   }
   return Status::OK();
+}
+
+Status Namespace::EraseDroppedWal() {
+  uint64_t from = 0, to = 0;
+  {
+    std::lock_guard<std::mutex> lock(manifest_mu_);
+    // Only once the manifest is reset: until then a reader may replay from before the drop
+    // (it would read empty entries, which is harmless, but the reset must come first anyway).
+    if (manifest_.dropped_seq == 0 || manifest_.wal_erased_below >= manifest_.dropped_seq) {
+      return Status::OK();
+    }
+    from = manifest_.wal_erased_below;
+    to = std::min(manifest_.dropped_seq, from + kEraseBatch);
+  }
+  // Overwritten, never deleted: a key that disappeared could be taken again by a writer
+  // with a stale view of the log, whose entry would then be lost below the drop.
+  const std::string fence_payload = EncodeWalPayload({});  // outlives `puts`
+  std::vector<std::future<Status>> puts;
+  for (uint64_t seq = from; seq < to; ++seq) {
+    puts.push_back(std::async(std::launch::async, [this, seq, &fence_payload] {
+      const std::string fence = FrameWalEntry(seq, NowUnixMillis(), writer_id_, fence_payload);
+      return store_->Put(WalKey(options_->key_prefix, name_, seq), fence, PutOptions{}).status();
+    }));
+    if (puts.size() == kEraseConcurrency || seq + 1 == to) {
+      for (auto& f : puts) VECPUFF_RETURN_IF_ERROR(f.get().WithContext("erasing dropped WAL"));
+      puts.clear();
+    }
+  }
+  std::lock_guard<std::mutex> lock(manifest_mu_);
+  return UpdateManifestLocked(
+      [&](Manifest* m) {
+        if (m->dropped_seq == 0 || m->wal_erased_below >= to || to > m->dropped_seq) return false;
+        m->wal_erased_below = to;
+        return true;
+      },
+      20);
 }
 
 Status Namespace::CollectGarbage() {

@@ -80,8 +80,21 @@ class Namespace {
   // scan of the unindexed tail. REQUIRES: Open() succeeded.
   Result<QueryResult> Query(const QueryRequest& request);
 
-  // REQUIRES: Open() succeeded.
+  // REQUIRES: Open() succeeded. NotFound if the namespace was deleted.
   Result<NamespaceMetadata> Metadata(Consistency consistency);
+
+  // Deletes the namespace (turbopuffer's DELETE): puts a drop entry in the WAL, as a batch
+  // of its own, after every write before it. Every document, the dimensions, the metric and
+  // the schema go; the manifest is reset (docs/manifest_format.md, "Drops"); a later write
+  // starts a new namespace of the same name. Writes another process had checked before the
+  // drop but not yet put fail with Unavailable (nothing written; retry). The WAL entries
+  // before the drop are erased by later compactor passes (CollectGarbage). NotFound if the
+  // namespace is already deleted. REQUIRES: Open() succeeded.
+  Status Drop();
+
+  // Whether the namespace reads as deleted: a drop was applied and nothing since, and no
+  // writer has reopened it. Queries, metadata and schema changes are then NotFound.
+  bool IsDeleted() const;
 
   // Declares attribute types and options (turbopuffer's schema update): a new attribute gets
   // the given type, an existing one keeps its type (InvalidArgument if another is given) and
@@ -103,6 +116,9 @@ class Namespace {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
     return index_->centroid_count();
   }
+
+  // The sequence number of the latest drop applied here (0: none).
+  uint64_t dropped_seq() const { return dropped_seq_.load(); }
 
   // Totals over the compactions this process committed (splits, merges, bytes...).
   CompactionStats compaction_totals() const {
@@ -137,6 +153,10 @@ class Namespace {
     // empty until the leader resolves this against the state just before its entry
     // (ResolveConditionalLocked); such a request is always a batch of its own.
     std::shared_ptr<const WriteRequest> conditional;
+    // The latest drop this request was checked after (dims, metric, schema): the request
+    // fails if another drop precedes its entry.
+    uint64_t drop_seen = 0;
+    bool drop_namespace = false;  // Drop(): the batch's one entry is a drop entry
     bool done = false;
     Status status;
     WriteResult result;
@@ -172,8 +192,22 @@ class Namespace {
   // `arrival`: when the write came in (the batching window counts from there).
   Result<WriteResult> Commit(WalRequest request, EncodedWalRequest encoded, size_t bytes,
                              size_t rows, std::chrono::steady_clock::time_point arrival,
-                             bool want_ids,
-                             std::shared_ptr<const WriteRequest> conditional = nullptr);
+                             bool want_ids, uint64_t drop_seen,
+                             std::shared_ptr<const WriteRequest> conditional = nullptr,
+                             bool drop_namespace = false);
+  // Before the first write after the drop at `drop_seq`: resets the manifest for it if no one
+  // has, and marks the namespace reopened with `metric` (cosine if unset) unless another
+  // writer did first. Compare-and-swap.
+  Status Reopen(uint64_t drop_seq, std::optional<DistanceMetric> metric);
+  // REQUIRES: log_mu_ held. Brings our copy of the manifest up to the drops applied here:
+  // resets the stored manifest for the latest one if no one has yet (the dropper may have
+  // died between its WAL put and its reset), and re-reads it when a write after the drop
+  // has been applied but our copy predates its reopening (metric).
+  Status SyncManifestWithDropLocked();
+  // REQUIRES: state_mu_ held exclusively. Applies a drop entry: an empty state.
+  void ApplyDropLocked(const WalEntry& entry);
+  // After a drop: overwrites a bounded batch of the WAL entries before it with empty ones.
+  Status EraseDroppedWal();
   // REQUIRES: log_mu_ held, every WAL entry up to the log's end applied. The plain ops that
   // `request`'s conditions and filters leave (WriteRequest::conditional()), resolved against
   // the current state; *remaining if a partial filter-based write left matching documents.
@@ -295,12 +329,19 @@ class Namespace {
   std::unordered_set<uint32_t> tail_masked_;
   std::deque<std::pair<uint64_t, uint64_t>> tail_entries_;  // (seq, object bytes) past the index
   uint64_t tail_bytes_ = 0;
-  int64_t tail_oldest_ms_ = 0;         // commit time of the oldest unindexed entry
-  std::unique_ptr<IndexState> index_;  // never null
+  int64_t tail_oldest_ms_ = 0;  // commit time of the oldest unindexed entry
+  // Never null. Shared so that a compaction keeps the state it started from when a drop
+  // replaces it.
+  std::shared_ptr<IndexState> index_;
   uint64_t index_through_seq_ = 0;
   uint64_t epoch_ = 0;  // +1 whenever index_ changes (queries recheck it after I/O)
   int64_t last_commit_ms_ = 0;
-  std::atomic<uint32_t> applied_dims_{0};  // dimensions of the first applied vector
+  std::atomic<uint32_t> applied_dims_{0};     // dimensions of the first applied vector
+  std::atomic<uint64_t> dropped_seq_{0};      // the latest applied drop entry (0: none)
+  std::atomic<bool> live_since_drop_{false};  // a write was applied after it
+  // Copies of manifest_'s drop fields, lock-free like manifest_dims_.
+  std::atomic<uint64_t> manifest_dropped_seq_{0};
+  std::atomic<bool> manifest_reopened_{false};
   std::atomic<uint64_t> index_generation_{0};
 
   std::mutex compact_mu_;  // one compaction of this namespace at a time in this process

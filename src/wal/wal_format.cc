@@ -136,10 +136,11 @@ void EncodeOp(char** p, const WalOp& op, std::string_view attributes) {
   }
 }
 
-Status DecodeOp(Decoder* d, WalOp* op) {
+Status DecodeOp(Decoder* d, uint16_t version, WalOp* op) {
   uint8_t type = 0, id_type = 0;
   VECPUFF_RETURN_IF_ERROR(d->ReadU8(&type, "op type"));
-  if (type < 1 || type > 3) {
+  const uint8_t max_type = version >= kWalDropFormatVersion ? 4 : 3;
+  if (type < 1 || type > max_type) {
     return Status::Corruption("unknown WAL op type " + std::to_string(type));
   }
   op->type = static_cast<WalOpType>(type);
@@ -365,12 +366,24 @@ Result<std::string> JoinWalPayload(const std::vector<const EncodedWalRequest*>& 
   return payload;
 }
 
+WalRequest DropNamespaceRequest() {
+  WalRequest request;
+  request.ops.emplace_back();
+  request.ops.back().type = WalOpType::kDropNamespace;
+  return request;
+}
+
+bool IsDropEntry(const WalEntry& entry) {
+  return entry.requests.size() == 1 && entry.requests[0].ops.size() == 1 &&
+         entry.requests[0].ops[0].type == WalOpType::kDropNamespace;
+}
+
 std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, uint64_t writer_id,
-                          std::string_view payload) {
+                          std::string_view payload, uint16_t version) {
   std::string out;
   out.reserve(kWalHeaderSize + payload.size());
   PutFixed32(&out, kWalMagic);
-  PutFixed16(&out, kWalFormatVersion);
+  PutFixed16(&out, version);
   PutFixed16(&out, 0);  // reserved
   PutFixed64(&out, seq);
   PutFixed64(&out, static_cast<uint64_t>(commit_time_ms));
@@ -392,7 +405,7 @@ Result<WalEntry> DecodeWalEntry(std::string_view object, uint64_t expected_seq) 
   uint32_t magic = DecodeFixed32(object.data());
   if (magic != kWalMagic) return Status::Corruption("not a WAL entry (bad magic)");
   uint16_t version = DecodeFixed16(object.data() + 4);
-  if (version != kWalFormatVersion) {
+  if (version != kWalFormatVersion && version != kWalDropFormatVersion) {
     return Status::Corruption("unsupported WAL format version " + std::to_string(version));
   }
   uint64_t seq = DecodeFixed64(object.data() + 8);
@@ -451,7 +464,12 @@ Result<WalEntry> DecodeWalEntry(std::string_view object, uint64_t expected_seq) 
     // Each op takes at least 6 bytes.
     if (op_count > d.remaining() / 6) return Status::Corruption("WAL op count too big");
     r.ops.resize(op_count);
-    for (WalOp& op : r.ops) VECPUFF_RETURN_IF_ERROR(DecodeOp(&d, &op));
+    for (WalOp& op : r.ops) {
+      VECPUFF_RETURN_IF_ERROR(DecodeOp(&d, version, &op));
+      if (op.type == WalOpType::kDropNamespace && (request_count != 1 || op_count != 1)) {
+        return Status::Corruption("WAL namespace drop op is not alone in its entry");
+      }
+    }
   }
   if (!d.done()) return Status::Corruption("trailing bytes after WAL requests");
   return entry;

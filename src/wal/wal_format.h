@@ -21,6 +21,9 @@ enum class WalOpType : uint8_t {
   kUpsert = 1,  // replace the whole document (vector and attributes)
   kPatch = 2,   // merge attributes into an existing document; ignored if absent
   kDelete = 3,  // remove the document
+  // Deletes the namespace: every document, the dimensions and the schema (format version 2;
+  // alone in its entry, with an empty id). Later entries start a new namespace of that name.
+  kDropNamespace = 4,
 };
 
 // Stored in the format: never renumber. Only string ids exist today; integer and UUID ids
@@ -51,7 +54,10 @@ struct WalEntry {
 };
 
 constexpr uint32_t kWalMagic = 0x4C575056;  // "VPWL" little-endian. Never change.
+// Writers frame ordinary entries as version 1, which every reader since the first reads,
+// and an entry with a kDropNamespace op as version 2; readers accept both.
 constexpr uint16_t kWalFormatVersion = 1;
+constexpr uint16_t kWalDropFormatVersion = 2;
 constexpr size_t kWalHeaderSize = 48;  // see docs/wal_format.md
 constexpr uint8_t kWalCompressionNone = 0;
 constexpr uint8_t kWalCompressionZstd = 1;
@@ -87,11 +93,19 @@ EncodedWalRequest EncodeWalRequest(const WalRequest& request);
 Result<std::string> JoinWalPayload(const std::vector<const EncodedWalRequest*>& parts);
 
 // Builds the full object: header (with seq, time and checksum) followed by the payload.
+// `version` is kWalDropFormatVersion for the payload of DropNamespaceRequest().
 std::string FrameWalEntry(uint64_t seq, int64_t commit_time_ms, uint64_t writer_id,
-                          std::string_view payload);
+                          std::string_view payload, uint16_t version = kWalFormatVersion);
+
+// The one request of a namespace drop entry: a single kDropNamespace op.
+WalRequest DropNamespaceRequest();
+
+// Whether `entry` is a namespace drop (its only op is kDropNamespace).
+bool IsDropEntry(const WalEntry& entry);
 
 // Decodes an entry. Corruption if the magic, version, checksum, sizes or any field is
-// wrong, or if the entry's seq differs from `expected_seq` (a misplaced object).
+// wrong, if the entry's seq differs from `expected_seq` (a misplaced object), or if a
+// kDropNamespace op is in a version 1 entry or is not the entry's only op.
 Result<WalEntry> DecodeWalEntry(std::string_view object, uint64_t expected_seq);
 
 }  // namespace vecpuff

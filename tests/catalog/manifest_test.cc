@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <nlohmann/json.hpp>
+
 #include "catalog/layout.h"
 #include "common/coding.h"
 #include "common/hash.h"
@@ -72,6 +75,62 @@ TEST(Manifest, TruncationIsCorruption) {
   for (size_t len = 0; len < object.size(); len += 7) {
     EXPECT_TRUE(DecodeManifest(object.substr(0, len)).status().IsCorruption()) << len;
   }
+}
+
+TEST(Manifest, DropResetRoundTripsAndIsValidated) {
+  Manifest m;
+  m.namespace_name = "ns";
+  m.dimensions = 8;
+  m.schema["a"] = {"int", true, false};
+  m.index.generation = 3;
+  m.index.indexed_through_seq = 5;
+  m.index.metas = {"k1", "k2"};
+  m.index.live_rows = 10;
+  ResetManifestForDrop(&m, 9, 1234);
+  EXPECT_EQ(m.dimensions, 0u);
+  EXPECT_TRUE(m.schema.empty());
+  EXPECT_TRUE(m.deleted());
+  EXPECT_EQ(m.index.generation, 4u);
+  EXPECT_EQ(m.index.indexed_through_seq, 9u);
+  EXPECT_TRUE(m.index.metas.empty());
+  EXPECT_EQ(m.index.retired.size(), 2u);
+  EXPECT_EQ(m.index.live_rows, 0u);
+  EXPECT_EQ(m.wal_next_seq_hint, 10u);
+  m.wal_erased_below = 4;
+  auto d = DecodeManifest(EncodeManifest(m));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->dropped_seq, 9u);
+  EXPECT_FALSE(d->reopened);
+  EXPECT_EQ(d->wal_erased_below, 4u);
+  EXPECT_TRUE(d->index.metas.empty());
+  m.reopened = true;
+  EXPECT_FALSE(m.deleted());
+  d = DecodeManifest(EncodeManifest(m));
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->reopened);
+
+  // A malformed "dropped" object, or one claiming an index that is not past the drop.
+  auto corrupt_with = [&](const std::function<void(nlohmann::json*)>& edit) {
+    std::string object = EncodeManifest(m);
+    nlohmann::json body = nlohmann::json::parse(object.substr(kManifestHeaderSize));
+    edit(&body);
+    std::string text = body.dump();
+    std::string out = object.substr(0, kManifestHeaderSize) + text;
+    EncodeFixed64(out.data() + 8, text.size());
+    EncodeFixed64(out.data() + 16, 0);
+    EncodeFixed64(out.data() + 16, Checksum64(out));
+    return DecodeManifest(out).status();
+  };
+  EXPECT_TRUE(corrupt_with([](nlohmann::json* b) { (*b)["dropped"]["seq"] = 0; }).IsCorruption());
+  EXPECT_TRUE(
+      corrupt_with([](nlohmann::json* b) { (*b)["dropped"]["reopened"] = 1; }).IsCorruption());
+  EXPECT_TRUE(corrupt_with([](nlohmann::json* b) {
+                (*b)["dropped"]["wal_erased_below"] = 10;
+              }).IsCorruption());
+  EXPECT_TRUE(corrupt_with([](nlohmann::json* b) {
+                (*b)["index"]["indexed_through_seq"] = 8;
+              }).IsCorruption());
+  EXPECT_TRUE(corrupt_with([](nlohmann::json*) {}).ok());
 }
 
 TEST(Manifest, MetricNames) {

@@ -102,7 +102,7 @@ describe('schema', () => {
 });
 
 describe('lifecycle', () => {
-  test('exists() is false before the first write, true after it, false after deleteAll', { ...T, todo: 'DELETE /v2/namespaces/{ns} is not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('exists() is false before the first write, true after it, false after deleteAll', T, async () => {
     const ns = tpuf.namespace(nsName('ns'));
     assert.equal(await ns.exists(), false);
     await ns.write({ upsert_rows: [{ id: 1, vector: [1, 2] }], distance_metric: 'euclidean_squared' }, NO_RETRY);
@@ -112,7 +112,7 @@ describe('lifecycle', () => {
     assert.equal(await ns.exists(), false);
   });
 
-  test('after deleteAll queries, metadata and schema raise NotFoundError', { ...T, todo: 'DELETE /v2/namespaces/{ns} is not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('after deleteAll queries, metadata and schema raise NotFoundError', T, async () => {
     const ns = await created();
     await ns.deleteAll();
     await expectApiError(ns.query({ rank_by: ['vector', 'ANN', [1, 1, 1]], top_k: 10 }), NotFoundError, 404);
@@ -121,7 +121,7 @@ describe('lifecycle', () => {
     await expectApiError(ns.deleteAll(), NotFoundError, 404);
   });
 
-  test('a write after deleteAll starts a new, empty namespace', { ...T, todo: 'DELETE /v2/namespaces/{ns} is not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('a write after deleteAll starts a new, empty namespace', T, async () => {
     const ns = await created();
     await ns.deleteAll();
     await ns.write({ upsert_rows: [{ id: 9, vector: [1, 2], other: 'x' }], distance_metric: 'euclidean_squared' }, NO_RETRY);
@@ -177,7 +177,7 @@ describe('listing', () => {
     assert.deepEqual(none.namespaces, []);
   });
 
-  test('a deleted namespace is no longer listed', { ...T, todo: 'DELETE /v2/namespaces/{ns} is not implemented yet (issue 5; docs/api.md)' }, async () => {
+  test('a deleted namespace is no longer listed', T, async () => {
     const prefix = `${nsName('list')}-`;
     for (const s of ['x', 'y']) {
       await tpuf.namespace(prefix + s).write({ upsert_rows: [{ id: 1, vector: [1, 0] }], distance_metric: 'euclidean_squared' }, NO_RETRY);

@@ -113,6 +113,38 @@ TEST(WalFormat, MisplacedEntryIsCorruption) {
   EXPECT_NE(entry.status().message().find("expected 6"), std::string::npos);
 }
 
+TEST(WalFormat, DropEntriesAreVersion2AndAlone) {
+  const std::string payload = EncodeWalPayload({DropNamespaceRequest()});
+  auto entry = DecodeWalEntry(FrameWalEntry(4, 7, 1, payload, kWalDropFormatVersion), 4);
+  ASSERT_TRUE(entry.ok()) << entry.status().ToString();
+  EXPECT_TRUE(IsDropEntry(*entry));
+  EXPECT_TRUE(entry->requests[0].ops[0].id.empty());
+  // Version 1 readers never saw op type 4: in a version 1 entry it is corrupt.
+  auto v1 = DecodeWalEntry(FrameWalEntry(4, 7, 1, payload), 4);
+  ASSERT_FALSE(v1.ok());
+  EXPECT_NE(v1.status().message().find("unknown WAL op type 4"), std::string::npos);
+  // A drop with other ops, or beside another request, is corrupt.
+  WalRequest mixed = DropNamespaceRequest();
+  mixed.ops.push_back(WalOp{WalOpType::kDelete, "x", {}, nlohmann::json::object()});
+  for (const std::vector<WalRequest>& requests :
+       {std::vector<WalRequest>{mixed},
+        std::vector<WalRequest>{DropNamespaceRequest(), DropNamespaceRequest()}}) {
+    auto bad = DecodeWalEntry(
+        FrameWalEntry(4, 7, 1, EncodeWalPayload(requests), kWalDropFormatVersion), 4);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.status().message().find("not alone"), std::string::npos);
+  }
+  // Ordinary entries decode the same in either version; no other version is read.
+  std::mt19937 rng(3);
+  auto v2 = DecodeWalEntry(
+      FrameWalEntry(2, 0, 1, EncodeWalPayload({SampleRequest(3, 4, &rng)}), kWalDropFormatVersion),
+      2);
+  ASSERT_TRUE(v2.ok());
+  EXPECT_FALSE(IsDropEntry(*v2));
+  EXPECT_TRUE(
+      DecodeWalEntry(FrameWalEntry(2, 0, 1, EncodeWalPayload({}), 3), 2).status().IsCorruption());
+}
+
 TEST(WalFormat, HugeCountsInAValidChecksumAreRejectedWithoutAllocating) {
   // A payload that claims 2^32-1 requests but holds none, with a correct checksum.
   std::string payload;
