@@ -128,6 +128,43 @@ void EmitAggregates(const std::vector<TpufAggregate>& aggregates,
   }
 }
 
+// The attribute lists that name a key: group_by and limit.per.attributes.
+enum class AttributeList { kGroupBy, kLimitPer };
+
+// A non-empty array of distinct attribute names, none of them the vector. InvalidArgument
+// naming the element otherwise.
+Status ParseAttributeNames(const json& value, const std::string& path, AttributeList list,
+                           std::vector<std::string>* out) {
+  const bool group_by = list == AttributeList::kGroupBy;
+  out->clear();
+  if (!value.is_array() || value.empty()) {
+    return Status::InvalidArgument(path + ": expected a non-empty array of attribute names");
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    if (group_by && value[i].is_object()) {
+      return Status::InvalidArgument(p +
+                                     ": group functions (ForEachUnique) are not supported by "
+                                     "VecPuff yet (see docs/api.md)");
+    }
+    if (!value[i].is_string() || value[i].get_ref<const std::string&>().empty()) {
+      return Status::InvalidArgument(p + ": expected an attribute name");
+    }
+    const std::string& name = value[i].get_ref<const std::string&>();
+    if (name == "vector") {
+      return Status::InvalidArgument(p + (group_by ? ": cannot group by the vector"
+                                                   : ": the vector cannot be part of the limit "
+                                                     "key"));
+    }
+    if (std::find(out->begin(), out->end(), name) != out->end()) {
+      return Status::InvalidArgument(p + ": '" + name + "' is already a " +
+                                     (group_by ? "group_by" : "limit.per") + " attribute");
+    }
+    out->push_back(name);
+  }
+  return Status::OK();
+}
+
 bool PositiveFinite(const json& v) {
   return v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() > 0;
 }
@@ -181,28 +218,57 @@ Status ParseTpufAggregateBy(const json& value, const std::string& path,
 }
 
 Status ParseTpufGroupBy(const json& value, const std::string& path, std::vector<std::string>* out) {
-  out->clear();
-  if (!value.is_array() || value.empty()) {
-    return Status::InvalidArgument(path + ": expected a non-empty array of attribute names");
+  return ParseAttributeNames(value, path, AttributeList::kGroupBy, out);
+}
+
+Status ParseTpufLimitPer(const json& value, const std::string& path, TpufPerLimit* out) {
+  *out = TpufPerLimit();
+  if (!value.is_object()) {
+    return Status::InvalidArgument(path +
+                                   ": expected an object {\"attributes\": [names], "
+                                   "\"limit\": n}");
   }
-  for (size_t i = 0; i < value.size(); ++i) {
-    const std::string p = path + "[" + std::to_string(i) + "]";
-    if (value[i].is_object()) {
-      return Status::InvalidArgument(p +
-                                     ": group functions (ForEachUnique) are not supported by "
-                                     "VecPuff yet (see docs/api.md)");
+  bool has_limit = false;
+  std::vector<std::string> attributes;
+  for (const auto& [k, v] : value.items()) {
+    const std::string p = Member(path, k);
+    if (k == "attributes") {
+      VECPUFF_RETURN_IF_ERROR(ParseAttributeNames(v, p, AttributeList::kLimitPer, &attributes));
+    } else if (k == "limit") {
+      if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() <= 0) ||
+          v.get<uint64_t>() == 0) {
+        return Status::InvalidArgument(p + ": must be a positive integer");
+      }
+      // Beyond size_t is beyond every result: the limit never binds.
+      out->limit = static_cast<size_t>(
+          std::min<uint64_t>(v.get<uint64_t>(), std::numeric_limits<size_t>::max()));
+      has_limit = true;
+    } else {
+      return Status::InvalidArgument(p + ": unknown field");
     }
-    if (!value[i].is_string() || value[i].get_ref<const std::string&>().empty()) {
-      return Status::InvalidArgument(p + ": expected an attribute name");
-    }
-    const std::string& name = value[i].get_ref<const std::string&>();
-    if (name == "vector") return Status::InvalidArgument(p + ": cannot group by the vector");
-    if (std::find(out->begin(), out->end(), name) != out->end()) {
-      return Status::InvalidArgument(p + ": '" + name + "' is already a group_by attribute");
-    }
-    out->push_back(name);
   }
+  if (attributes.empty()) return Status::InvalidArgument(Member(path, "attributes") + ": missing");
+  if (!has_limit) return Status::InvalidArgument(Member(path, "limit") + ": missing");
+  out->attributes = std::move(attributes);
   return Status::OK();
+}
+
+size_t LimitTpufRowsPerKey(std::vector<QueryHit>* hits, const TpufPerLimit& per, size_t total) {
+  std::map<std::vector<json>, size_t, KeyLess> kept_per_key;
+  std::vector<json> key(per.attributes.size());
+  size_t kept = 0;
+  for (size_t i = 0; i < hits->size() && kept < total; ++i) {
+    QueryHit& hit = (*hits)[i];
+    for (size_t a = 0; a < key.size(); ++a) key[a] = ValueOf(hit, per.attributes[a]);
+    size_t& count = kept_per_key[key];
+    if (count == per.limit) continue;
+    ++count;
+    // Invariant: hits [0, kept) are the hits kept so far, in rank order.
+    if (kept != i) (*hits)[kept] = std::move(hit);
+    ++kept;
+  }
+  hits->resize(kept);
+  return kept;
 }
 
 Result<json> ComputeTpufAggregations(const QueryResult& docs,

@@ -1,6 +1,7 @@
 // The parts of turbopuffer's v2 query API that combine documents or results rather than
-// rank them: aggregations (aggregate_by, with group_by) and reciprocal rank fusion of a
-// multi-query's sub-queries (rerank_by ["RRF", ...]). api/tpuf_codec.h parses the rest of a
+// rank them: aggregations (aggregate_by, with group_by), the per-key row limit
+// (limit.per) and reciprocal rank fusion of a multi-query's sub-queries (rerank_by
+// ["RRF", ...]). api/tpuf_codec.h parses the rest of a
 // query; api/tpuf_service.h runs them.
 //
 // Thread safety: pure functions.
@@ -55,6 +56,29 @@ Result<nlohmann::json> ComputeTpufAggregations(const QueryResult& docs,
                                                const std::vector<TpufAggregate>& aggregates,
                                                const std::vector<std::string>& group_by,
                                                size_t max_groups);
+
+// limit.per: {"attributes": [names], "limit": n}. At most `limit` rows for each value of
+// the "limit key", the combination of the attributes' values.
+struct TpufPerLimit {
+  std::vector<std::string> attributes;  // empty: no per-key limit
+  size_t limit = 0;                     // >= 1 when attributes is not empty
+  bool active() const { return !attributes.empty(); }
+};
+
+// Parses limit.per (`path` names it): attributes a non-empty array of distinct attribute
+// names (not "vector"; "id" is allowed and makes every row its own key), limit a positive
+// integer. InvalidArgument naming the member otherwise.
+Status ParseTpufLimitPer(const nlohmann::json& value, const std::string& path, TpufPerLimit* out);
+
+// Applies limit.per to ranked hits: walks `hits` in order and keeps a hit if fewer than
+// per.limit hits with its limit key were kept before it, until `total` are kept; drops
+// the rest. The limit key groups as group_by does (a missing attribute is null, numbers by
+// value: 5 and 5.0 are one key). Returns the number kept. Because a hit is kept or not by
+// the hits before it alone, applying this to the first K hits of a ranking gives the first
+// rows of applying it to the whole ranking: if it keeps `total`, they are the answer.
+// REQUIRES: the hits carry their attributes (QueryRequest::include_attributes) unless every
+// limit attribute is "id".
+size_t LimitTpufRowsPerKey(std::vector<QueryHit>* hits, const TpufPerLimit& per, size_t total);
 
 // rerank_by ["RRF"] or ["RRF", {"rank_constant": k, "weights": [w...]}].
 struct TpufRrf {

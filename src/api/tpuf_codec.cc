@@ -432,6 +432,12 @@ Status CheckTpufAggregation(const json& body, const std::string& path, const Tpu
     }
     return Status::OK();
   }
+  if (q.per.active()) {
+    return Status::InvalidArgument(Member(path, "limit") +
+                                   ".per: cannot be combined with aggregate_by (it limits the "
+                                   "rows per key; aggregations return no rows, and group_by "
+                                   "already gives one group per key)");
+  }
   for (const char* key : {"rank_by", "include_attributes", "exclude_attributes"}) {
     if (given(key)) {
       return Status::InvalidArgument(Member(path, key) +
@@ -521,7 +527,8 @@ Result<TpufQuery> ParseTpufQuery(const json& body, const std::string& path, bool
       if (key == "limit" && value.is_object()) {
         for (const auto& [k, v] : value.items()) {
           if (k == "per") {
-            if (!v.is_null()) return Unsupported(kpath + ".per");
+            if (v.is_null()) continue;
+            VECPUFF_RETURN_IF_ERROR(ParseTpufLimitPer(v, Member(kpath, k), &q.per));
           } else if (k != "total") {
             return Status::InvalidArgument(Member(kpath, k) + ": unknown field");
           }
@@ -603,7 +610,8 @@ Result<TpufQuery> ParseTpufQuery(const json& body, const std::string& path, bool
   }
   VECPUFF_RETURN_IF_ERROR(CheckTpufAggregation(body, path, q, has_top_k));
   req.include_vectors = q.format.Includes("vector");
-  req.include_attributes = q.format.all || !q.format.include.empty();
+  // limit.per needs the limit key's values; rows still show only what the format includes.
+  req.include_attributes = q.format.all || !q.format.include.empty() || q.per.active();
   return q;
 }
 

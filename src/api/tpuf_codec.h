@@ -39,6 +39,9 @@ struct TpufQuery {
   // matching document instead of rows; with group_by, request.top_k bounds the groups.
   std::vector<TpufAggregate> aggregates;
   std::vector<std::string> group_by;
+  // limit.per (api/tpuf_aggregate.h): at most per.limit rows per limit key, request.top_k
+  // rows in all. Never with aggregate_by.
+  TpufPerLimit per;
   bool aggregating() const { return !aggregates.empty(); }
 };
 

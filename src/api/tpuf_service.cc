@@ -4,7 +4,9 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <future>
+#include <limits>
 #include <optional>
 #include <unordered_set>
 
@@ -12,7 +14,9 @@
 #include "api/tpuf_aggregate.h"
 #include "api/tpuf_codec.h"
 #include "db/doc_key.h"
+#include "index/distance.h"
 #include "query/filter.h"
+#include "query/value_order.h"
 
 namespace vecpuff {
 namespace {
@@ -27,6 +31,12 @@ constexpr size_t kMaxSubQueries = 16;
 constexpr uint64_t kDefaultRecallQueries = 25;
 constexpr uint64_t kMaxRecallQueries = 1000;
 constexpr size_t kRecallWorkers = 4;
+
+// limit.per over-fetching: the first search asks for this many times limit.total rows
+// (when the per-key limit can bind), each further one for this many times more, up to
+// max_top_k; then every matching document is ranked (TpufService::QueryPerLimited).
+constexpr size_t kPerLimitFirstFactor = 2;
+constexpr size_t kPerLimitGrowth = 4;
 
 double MsSince(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
@@ -50,6 +60,48 @@ double RecallOf(const QueryResult& ann, const QueryResult& exact) {
 
 std::string MetricName(DistanceMetric m) {
   return m == DistanceMetric::kEuclideanSquared ? "euclidean_squared" : "cosine_distance";
+}
+
+// Ranks `docs` (every document matching request.filter, with attributes, and with vectors
+// when ranking by vector) exactly as Namespace::Query ranks documents: by distance to
+// request.vector under `metric` (NaN as infinity; documents without a vector of the query's
+// dimensions are not ranked and are dropped), or by request.order_by (CompareValues; a
+// missing attribute is null, first ascending and last descending; "id" by key), ties by id.
+void RankExactly(const QueryRequest& request, DistanceMetric metric, QueryResult* docs) {
+  std::vector<QueryHit>& hits = docs->hits;
+  if (!request.vector.empty()) {
+    const size_t dims = request.vector.size();
+    const float* q = request.vector.data();
+    const float q_norm = Norm(q, dims);
+    std::erase_if(hits, [dims](const QueryHit& h) { return h.vector.size() != dims; });
+    for (QueryHit& h : hits) {
+      const float d =
+          Distance(metric, q, q_norm, h.vector.data(), Norm(h.vector.data(), dims), dims);
+      h.dist = std::isnan(d) ? std::numeric_limits<float>::infinity() : d;
+    }
+    std::sort(hits.begin(), hits.end(), [](const QueryHit& a, const QueryHit& b) {
+      if (a.dist != b.dist) return a.dist < b.dist;
+      return a.id < b.id;
+    });
+    docs->ranked_by_vector = true;
+    return;
+  }
+  static const nlohmann::json kNull;
+  auto value = [](const QueryHit& h, const std::string& attribute) -> const nlohmann::json& {
+    if (!h.attributes.is_object()) return kNull;
+    auto it = h.attributes.find(attribute);
+    return it != h.attributes.end() ? *it : kNull;
+  };
+  std::sort(hits.begin(), hits.end(), [&](const QueryHit& a, const QueryHit& b) {
+    for (const OrderKey& key : request.order_by) {
+      const int c = key.attribute == "id"
+                        ? a.id.compare(b.id)
+                        : CompareValues(value(a, key.attribute), value(b, key.attribute));
+      if (c != 0) return key.descending ? c > 0 : c < 0;
+    }
+    return a.id < b.id;
+  });
+  docs->ranked_by_vector = false;
 }
 
 // The plan a query would follow, from the request and the namespace's metadata (nothing is
@@ -85,6 +137,19 @@ std::string ExplainPlan(const TpufQuery& q, const std::string& filter, const Nam
     }
     return text + "\n└─ " + scan_all + "\n";
   }
+  std::string per;
+  if (q.per.active()) {
+    per = "limit per (";
+    for (size_t i = 0; i < q.per.attributes.size(); ++i) {
+      per += (i ? ", " : "") + q.per.attributes[i];
+    }
+    per += "): at most " + std::to_string(q.per.limit) +
+           " rows per combination of their values, in rank order, " + k +
+           " in all; the ranking is over-fetched (" + std::to_string(kPerLimitFirstFactor) +
+           "x, then " + std::to_string(kPerLimitGrowth) + "x more each round, up to " +
+           std::to_string(options.max_top_k) +
+           " rows) until enough rows pass, else every matching document is ranked exactly\n";
+  }
   if (r.vector.empty()) {
     std::string order;
     for (const OrderKey& key : r.order_by) {
@@ -92,10 +157,10 @@ std::string ExplainPlan(const TpufQuery& q, const std::string& filter, const Nam
     }
     text +=
         "top " + k + " by " + (order.empty() ? "id asc (a lookup)" : order + ", then id") + "\n";
-    return text + "└─ " + scan_all + "; the best " + k + " kept\n";
+    return text + per + "└─ " + scan_all + "; the best " + k + " kept\n";
   }
   text += "top " + k + " by " + MetricName(md.distance_metric) + " to the query vector (" +
-          (r.exact ? "kNN, exact" : "ANN") + ")\n";
+          (r.exact ? "kNN, exact" : "ANN") + ")\n" + per;
   const std::string filter_inside =
       filter.empty() ? ""
                      : "\n│  filter " + filter +
@@ -297,7 +362,8 @@ Result<std::string> TpufService::Query(const std::string& ns, std::string_view b
 Result<TpufService::Answer> TpufService::Run(const std::string& ns, const TpufQuery& q) {
   Answer answer;
   if (!q.aggregating()) {
-    VECPUFF_ASSIGN_OR_RETURN(answer.result, db_->Query(ns, q.request));
+    VECPUFF_ASSIGN_OR_RETURN(answer.result,
+                             q.per.active() ? QueryPerLimited(ns, q) : db_->Query(ns, q.request));
     return answer;
   }
   VECPUFF_ASSIGN_OR_RETURN(QueryResult docs,
@@ -309,6 +375,56 @@ Result<TpufService::Answer> TpufService::Run(const std::string& ns, const TpufQu
   answer.result.postings_cached = docs.postings_cached;
   answer.result.postings_fetched = docs.postings_fetched;
   return answer;
+}
+
+Result<QueryResult> TpufService::QueryPerLimited(const std::string& ns, const TpufQuery& q) {
+  const size_t total = q.request.top_k;
+  const size_t max_k = db_->options().max_top_k;
+  QueryRequest request = q.request;  // include_attributes is set: the limit key's values
+  uint64_t exhaustive = 0, cached = 0, fetched = 0;
+  auto count = [&](QueryResult* r) {
+    exhaustive += r->exhaustive_count;
+    cached += r->postings_cached;
+    fetched += r->postings_fetched;
+    r->exhaustive_count = exhaustive;
+    r->postings_cached = cached;
+    r->postings_fetched = fetched;
+  };
+  // A per-key limit of `total` or more never binds: the first `total` rows are the answer.
+  // Beyond max_top_k, Database::Query rejects `total` as it would without limit.per.
+  size_t k = q.per.limit >= total || total >= max_k ? total
+                                                    : std::min(max_k, total * kPerLimitFirstFactor);
+  // Each round is one search of its own (a consistent state); the answer is the last
+  // round's alone, never a mix of rounds.
+  for (;;) {
+    request.top_k = k;
+    VECPUFF_ASSIGN_OR_RETURN(QueryResult round, db_->Query(ns, request));
+    count(&round);
+    // Fewer rows than asked for: the search ranked every matching document (a filtered ANN
+    // search widens until it has top_k matches or has scanned everything).
+    const bool complete = round.hits.size() < k;
+    if (LimitTpufRowsPerKey(&round.hits, q.per, total) == total || complete) return round;
+    if (k >= max_k) break;
+    k = std::min(max_k, k * kPerLimitGrowth);
+  }
+  // The first max_top_k rows of the ranking hold fewer than `total` rows under the per-key
+  // limit, but more documents match: rank every matching document here (an ANN query gets
+  // the exact ranking then).
+  const bool by_vector = !request.vector.empty();
+  VECPUFF_ASSIGN_OR_RETURN(
+      QueryResult all, db_->MatchingDocuments(ns, request.filter, request.consistency, by_vector));
+  count(&all);
+  DistanceMetric metric = DistanceMetric::kCosineDistance;
+  if (by_vector) {
+    VECPUFF_ASSIGN_OR_RETURN(NamespaceMetadata md, db_->Metadata(ns, Consistency::kEventual));
+    metric = md.distance_metric;
+  }
+  RankExactly(request, metric, &all);
+  LimitTpufRowsPerKey(&all.hits, q.per, total);
+  if (!request.include_vectors) {
+    for (QueryHit& hit : all.hits) hit.vector = std::vector<float>();
+  }
+  return all;
 }
 
 Result<nlohmann::json> TpufService::ExplainQuery(const std::string& ns, std::string_view body) {

@@ -48,6 +48,11 @@ class TpufService {
     nlohmann::json aggregations;  // an object, or an array of groups with group_by
   };
   Result<Answer> Run(const std::string& ns, const TpufQuery& query);
+  // A query with limit.per: the rows the per-key limit keeps from the query's ranking, as
+  // many as request.top_k when that many exist among the matching documents. Over-fetches
+  // (more rows of the same ranking, widening) and, if max_top_k rows are not enough, ranks
+  // every matching document exactly (vector distance, or the attribute order) instead.
+  Result<QueryResult> QueryPerLimited(const std::string& ns, const TpufQuery& query);
 
   Database* const db_;
 };
