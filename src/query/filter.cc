@@ -12,37 +12,15 @@
 #include <unordered_set>
 #include <utility>
 
+#include "query/filter_internal.h"
+
 namespace vecpuff {
+
+using namespace filter_internal;  // NOLINT(google-build-using-namespace): this file defines it
+
 namespace {
 
 using json = nlohmann::json;
-
-enum class Op : uint8_t {
-  kEq,
-  kNotEq,
-  kIn,
-  kNotIn,
-  kContains,
-  kNotContains,
-  kContainsAny,
-  kNotContainsAny,
-  kLt,
-  kLte,
-  kGt,
-  kGte,
-  kAnyLt,
-  kAnyLte,
-  kAnyGt,
-  kAnyGte,
-  kGlob,
-  kNotGlob,
-  kIGlob,
-  kNotIGlob,
-  kRegex,
-  kAnd,
-  kOr,
-  kNot,
-};
 
 struct OpName {
   std::string_view name;
@@ -80,14 +58,6 @@ constexpr std::string_view kFullTextOps[] = {"ContainsAllTokens", "ContainsAnyTo
 // ---------------------------------------------------------------------------------------------
 // RFC 3339 timestamps.
 
-// An instant: seconds since the Unix epoch plus nanoseconds in [0, 1e9). Years 0000-9999
-// fit easily, so no comparison can overflow.
-struct Instant {
-  int64_t sec = 0;
-  int32_t nsec = 0;
-  auto operator<=>(const Instant&) const = default;
-};
-
 // Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's
 // days_from_civil).
 int64_t DaysFromCivil(int64_t y, int m, int d) {
@@ -119,9 +89,9 @@ bool ReadDigits(std::string_view s, size_t pos, size_t n, int* out) {
   return true;
 }
 
-// Parses "YYYY-MM-DD(T|t| )HH:MM:SS[.fraction](Z|z|(+|-)HH:MM)". Fraction digits past the
-// ninth are ignored. Returns nullopt for anything else, including impossible dates.
-std::optional<Instant> ParseRfc3339(std::string_view s) {
+}  // namespace
+
+std::optional<Instant> filter_internal::ParseRfc3339(std::string_view s) {
   int year, month, day, hour, minute, second;
   if (s.size() < 20 || !ReadDigits(s, 0, 4, &year) || s[4] != '-' || !ReadDigits(s, 5, 2, &month) ||
       s[7] != '-' || !ReadDigits(s, 8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
@@ -173,15 +143,7 @@ std::optional<Instant> ParseRfc3339(std::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // Numbers: exact comparison across JSON's three number representations.
 
-struct Num {
-  enum class Kind : uint8_t { kInt, kUint, kFloat };
-  Kind kind = Kind::kInt;
-  int64_t i = 0;
-  uint64_t u = 0;
-  double d = 0;
-};
-
-std::optional<Num> AsNum(const json& j) {
+std::optional<Num> filter_internal::AsNum(const json& j) {
   Num n;
   switch (j.type()) {
     case json::value_t::number_integer:
@@ -200,6 +162,8 @@ std::optional<Num> AsNum(const json& j) {
       return std::nullopt;
   }
 }
+
+namespace {
 
 template <typename T>
 int Sign(T a, T b) {
@@ -236,7 +200,9 @@ std::optional<int> CompareDoubleUint(double d, uint64_t u) {
   return frac > 0 ? 1 : (frac < 0 ? -1 : 0);
 }
 
-std::optional<int> CompareNum(const Num& a, const Num& b) {
+}  // namespace
+
+std::optional<int> filter_internal::CompareNum(const Num& a, const Num& b) {
   using K = Num::Kind;
   switch (a.kind) {
     case K::kInt:
@@ -283,15 +249,7 @@ std::optional<int> CompareNum(const Num& a, const Num& b) {
 // ---------------------------------------------------------------------------------------------
 // Filter values.
 
-// One value from a filter, preprocessed for comparison with attribute values.
-struct Scalar {
-  enum class Kind : uint8_t { kNull, kBool, kNumber, kString };
-  Kind kind = Kind::kNull;
-  bool b = false;
-  Num num;
-  std::string str;
-  std::optional<Instant> instant;  // for a string that is an RFC 3339 timestamp
-};
+namespace {
 
 // Bytewise (unsigned byte) three-way comparison: std::char_traits<char> compares as
 // unsigned char, so this is UTF-8 code point order.
@@ -345,8 +303,9 @@ bool EqualScalar(const json& a, const Scalar& x) {
   return false;
 }
 
-// Whole-array equality: same length, pairwise equal elements.
-bool EqualArray(const json& a, const std::vector<Scalar>& xs) {
+}  // namespace
+
+bool filter_internal::EqualArray(const json& a, const std::vector<Scalar>& xs) {
   if (!a.is_array() || a.size() != xs.size()) return false;
   size_t i = 0;
   for (const json& e : a) {
@@ -355,91 +314,78 @@ bool EqualArray(const json& a, const std::vector<Scalar>& xs) {
   return true;
 }
 
-// The values of an In/NotIn/ContainsAny/NotContainsAny list, bucketed by kind and sorted so
-// that a lookup costs O(log n). Equality on strings is "same instant if both are timestamps,
-// else same bytes", so timestamps and other strings form separate buckets: a timestamp can
-// only equal a timestamp, and any other string only a byte-identical string.
-struct ValueSet {
-  bool has_true = false;
-  bool has_false = false;
-  std::vector<Num> nums;                    // sorted by CompareNum (filter numbers are finite)
-  std::vector<std::string> strings;         // sorted bytewise; none is a timestamp
-  std::vector<Instant> instants;            // sorted
-  std::vector<std::vector<Scalar>> arrays;  // In only: whole-array values, scanned linearly
+void ValueSet::Add(Scalar x) {
+  switch (x.kind) {
+    case Scalar::Kind::kNull:
+      break;  // rejected at parse
+    case Scalar::Kind::kBool:
+      (x.b ? has_true : has_false) = true;
+      break;
+    case Scalar::Kind::kNumber:
+      nums.push_back(x.num);
+      break;
+    case Scalar::Kind::kString:
+      if (x.instant) {
+        instants.push_back(*x.instant);
+      } else {
+        strings.push_back(std::move(x.str));
+      }
+      break;
+  }
+}
 
-  void Add(Scalar x) {
-    switch (x.kind) {
-      case Scalar::Kind::kNull:
-        break;  // rejected at parse
-      case Scalar::Kind::kBool:
-        (x.b ? has_true : has_false) = true;
-        break;
-      case Scalar::Kind::kNumber:
-        nums.push_back(x.num);
-        break;
-      case Scalar::Kind::kString:
-        if (x.instant) {
-          instants.push_back(*x.instant);
-        } else {
-          strings.push_back(std::move(x.str));
-        }
-        break;
+void ValueSet::Finish() {
+  auto num_less = [](const Num& a, const Num& b) { return CompareNum(a, b) == -1; };
+  std::sort(nums.begin(), nums.end(), num_less);
+  nums.erase(std::unique(nums.begin(), nums.end(),
+                         [](const Num& a, const Num& b) { return CompareNum(a, b) == 0; }),
+             nums.end());
+  std::sort(strings.begin(), strings.end());
+  strings.erase(std::unique(strings.begin(), strings.end()), strings.end());
+  std::sort(instants.begin(), instants.end());
+  instants.erase(std::unique(instants.begin(), instants.end()), instants.end());
+}
+
+bool ValueSet::ContainsScalar(const json& a) const {
+  switch (a.type()) {
+    case json::value_t::boolean:
+      return *a.get_ptr<const json::boolean_t*>() ? has_true : has_false;
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float: {
+      if (nums.empty()) return false;
+      const Num n = *AsNum(a);
+      auto it = std::lower_bound(nums.begin(), nums.end(), n,
+                                 [](const Num& e, const Num& v) { return CompareNum(e, v) == -1; });
+      if (it == nums.end()) return false;
+      auto c = CompareNum(*it, n);
+      return c && *c == 0;
     }
-  }
-
-  void Finish() {
-    auto num_less = [](const Num& a, const Num& b) { return CompareNum(a, b) == -1; };
-    std::sort(nums.begin(), nums.end(), num_less);
-    nums.erase(std::unique(nums.begin(), nums.end(),
-                           [](const Num& a, const Num& b) { return CompareNum(a, b) == 0; }),
-               nums.end());
-    std::sort(strings.begin(), strings.end());
-    strings.erase(std::unique(strings.begin(), strings.end()), strings.end());
-    std::sort(instants.begin(), instants.end());
-    instants.erase(std::unique(instants.begin(), instants.end()), instants.end());
-  }
-
-  // Whether a scalar attribute value (or array element) equals one of the scalar values.
-  bool ContainsScalar(const json& a) const {
-    switch (a.type()) {
-      case json::value_t::boolean:
-        return *a.get_ptr<const json::boolean_t*>() ? has_true : has_false;
-      case json::value_t::number_integer:
-      case json::value_t::number_unsigned:
-      case json::value_t::number_float: {
-        if (nums.empty()) return false;
-        const Num n = *AsNum(a);
-        auto it = std::lower_bound(nums.begin(), nums.end(), n, [](const Num& e, const Num& v) {
-          return CompareNum(e, v) == -1;
-        });
-        if (it == nums.end()) return false;
-        auto c = CompareNum(*it, n);
-        return c && *c == 0;
-      }
-      case json::value_t::string: {
-        const std::string& s = *a.get_ptr<const json::string_t*>();
-        if (!instants.empty()) {
-          if (auto t = ParseRfc3339(s)) {
-            return std::binary_search(instants.begin(), instants.end(), *t);
-          }
+    case json::value_t::string: {
+      const std::string& s = *a.get_ptr<const json::string_t*>();
+      if (!instants.empty()) {
+        if (auto t = ParseRfc3339(s)) {
+          return std::binary_search(instants.begin(), instants.end(), *t);
         }
-        return std::binary_search(strings.begin(), strings.end(), s);
       }
-      default:
-        return false;
+      return std::binary_search(strings.begin(), strings.end(), s);
     }
-  }
-
-  bool ContainsValue(const json& a) const {
-    if (a.is_array()) {
-      for (const auto& xs : arrays) {
-        if (EqualArray(a, xs)) return true;
-      }
+    default:
       return false;
-    }
-    return ContainsScalar(a);
   }
-};
+}
+
+bool ValueSet::ContainsValue(const json& a) const {
+  if (a.is_array()) {
+    for (const auto& xs : arrays) {
+      if (EqualArray(a, xs)) return true;
+    }
+    return false;
+  }
+  return ContainsScalar(a);
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Globs: parsed like globset (github.com/BurntSushi/ripgrep, crates/globset/src/glob.rs),
@@ -773,11 +719,39 @@ void TokensToRegex(const std::vector<GlobToken>& tokens, bool fold_ascii, std::s
   }
 }
 
-// The RE2 pattern (for FullMatch) equivalent to a glob.
-Result<std::string> GlobToRegex(std::string_view glob, bool fold_ascii) {
+void AppendUtf8(char32_t c, std::string* out) {
+  if (c < 0x80) {
+    out->push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (c >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (c >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  }
+}
+
+// The RE2 pattern (for FullMatch) equivalent to a glob, and in *literal_prefix the bytes
+// every string it matches starts with: the UTF-8 of its leading literal characters, up to
+// the first ASCII letter when folding case.
+Result<std::string> GlobToRegex(std::string_view glob, bool fold_ascii,
+                                std::string* literal_prefix) {
   std::u32string cps;
   if (!DecodeUtf8(glob, &cps)) return Status::InvalidArgument("pattern is not valid UTF-8");
   VECPUFF_ASSIGN_OR_RETURN(std::vector<GlobToken> tokens, GlobParser(std::move(cps)).Parse());
+  literal_prefix->clear();
+  for (const GlobToken& t : tokens) {
+    if (t.kind != GlobToken::Kind::kLiteral) break;
+    const bool letter = (t.c >= 'a' && t.c <= 'z') || (t.c >= 'A' && t.c <= 'Z');
+    if (fold_ascii && letter) break;
+    AppendUtf8(t.c, literal_prefix);
+  }
   std::string re = "(?s)";  // '?' and '*' match newlines too
   if (tokens.size() == 1 && tokens[0].kind == GlobToken::Kind::kRecursivePrefix) {
     re.append(".*");  // "**" alone matches everything
@@ -803,24 +777,6 @@ std::string TypeName(const json& j) { return std::string(j.type_name()); }
 std::string Index(const std::string& path, size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
-
-}  // namespace
-
-// The compiled filter tree. Each node is a connective (And/Or/Not with children) or a
-// condition on one attribute.
-struct Filter::Node {
-  Op op = Op::kAnd;
-  std::string attribute;
-  bool is_id = false;               // the attribute is the document id
-  std::vector<Node> children;       // And/Or: any number; Not: exactly one
-  bool value_is_array = false;      // Eq/NotEq with an array value: `array_value`
-  Scalar value;                     // Eq/NotEq/Contains/NotContains/Lt..AnyGte
-  std::vector<Scalar> array_value;  // Eq/NotEq with an array value
-  ValueSet set;                     // In/NotIn/ContainsAny/NotContainsAny
-  std::unique_ptr<const RE2> re;    // Glob family (FullMatch) and Regex (PartialMatch)
-};
-
-namespace {
 
 // Recursive-descent parser; depth is bounded by kMaxFilterDepth, so recursion is too.
 class FilterParser {
@@ -1034,7 +990,7 @@ class FilterParser {
       regex = *pattern;
     } else {
       const bool fold = out->op == Op::kIGlob || out->op == Op::kNotIGlob;
-      auto r = GlobToRegex(*pattern, fold);
+      auto r = GlobToRegex(*pattern, fold, &out->literal_prefix);
       if (!r.ok()) {
         return Status::InvalidArgument(path + ": " + op +
                                        ": invalid glob pattern: " + r.status().message());
@@ -1205,6 +1161,8 @@ bool Eval(const Filter::Node& n, const json& id, const json& attrs) {
 
 Filter::Filter() = default;
 Filter::~Filter() = default;
+
+const Filter::Node& Filter::root() const { return *root_; }
 
 Result<std::shared_ptr<const Filter>> Filter::Parse(const nlohmann::json& filter,
                                                     const std::string& path) {

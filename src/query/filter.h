@@ -137,7 +137,10 @@ class Filter {
   Filter(const Filter&) = delete;
   Filter& operator=(const Filter&) = delete;
 
-  struct Node;  // the compiled filter tree (filter.cc)
+  struct Node;  // the compiled filter tree (filter_internal.h)
+
+  // The compiled tree, for the evaluators inside src/query (attribute_index.h).
+  const Node& root() const;
 
  private:
   Filter();
