@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "db/doc_key.h"
 #include "index/distance.h"
+#include "query/attribute_index.h"
 #include "query/filter.h"
 #include "query/ref_new.h"
 #include "query/value_order.h"
@@ -1080,6 +1081,10 @@ Result<std::shared_ptr<const PostingData>> Namespace::DecodeAndCache(
                                 ref.pack + " has malformed attributes");
     }
   }
+  // Filters then evaluate over the posting at once (FilterMask); ids are left out (a filter on
+  // the id falls back to evaluating entry by entry).
+  p->attribute_index = AttributeIndex::Build(p->parsed_attributes);
+  p->attribute_index_bytes = p->attribute_index->MemoryBytes();
   std::shared_ptr<const PostingData> cp = std::move(p);
   if (posting_cache_ != nullptr) posting_cache_->Put(PostingCache::Key(ref), cp);
   return cp;
@@ -1446,12 +1451,29 @@ bool Namespace::LiveEntryLocked(const IndexState& index, const PostingData& p, s
 
 Status Namespace::FilterMask(const IndexState& index, const PostingData& p, const Filter& filter,
                              std::vector<uint8_t>* mask, size_t* live) const {
-  mask->assign(p.size(), 0);
   *live = 0;
   // The id as the API shows it costs an allocation per entry: only when the filter reads it.
   const auto& names = filter.attributes();
   const bool reads_id = std::find(names.begin(), names.end(), "id") != names.end();
   static const nlohmann::json kNoId;
+  if (p.attribute_index != nullptr && p.parsed_attributes.size() == p.size() &&
+      p.attribute_index->Matches(filter, mask)) {
+    // The index judged every entry on its stored attributes; what it cannot know is which
+    // entries are live and which a tail patch changes.
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (!LiveEntryLocked(index, p, i)) {
+        (*mask)[i] = 0;
+        continue;
+      }
+      ++*live;
+      if (!tail_.empty() && tail_.find(p.ids[i]) != tail_.end()) {
+        VECPUFF_ASSIGN_OR_RETURN(nlohmann::json attributes, IndexedAttributesLocked(p, i));
+        (*mask)[i] = filter.Matches(DocKeyToJson(p.ids[i]), attributes) ? 1 : 0;
+      }
+    }
+    return Status::OK();
+  }
+  mask->assign(p.size(), 0);
   for (size_t i = 0; i < p.size(); ++i) {
     if (!LiveEntryLocked(index, p, i)) continue;
     ++*live;
@@ -1493,18 +1515,20 @@ Result<QueryResult> Namespace::QueryByAttributes(const QueryRequest& request, bo
     VECPUFF_RETURN_IF_ERROR(FetchPostings(lock, index, slots, &postings, retry, &result));
     if (*retry) return result;
     std::vector<uint8_t> seen(index.next_docno(), 0);
+    std::vector<uint8_t> mask;
     for (const auto& p : postings) {
+      if (request.filter != nullptr) {
+        size_t live = 0;
+        VECPUFF_RETURN_IF_ERROR(FilterMask(index, *p, *request.filter, &mask, &live));
+      }
       for (uint32_t i = 0; i < p->size(); ++i) {
         if (!LiveEntryLocked(index, *p, i)) continue;
         const uint32_t docno = p->docnos[i];
         if (docno >= seen.size() || seen[docno]) continue;
         seen[docno] = 1;
         ++result.exhaustive_count;
+        if (request.filter != nullptr && mask[i] == 0) continue;
         VECPUFF_ASSIGN_OR_RETURN(nlohmann::json attributes, IndexedAttributesLocked(*p, i));
-        if (request.filter != nullptr &&
-            !request.filter->Matches(DocKeyToJson(p->ids[i]), attributes)) {
-          continue;
-        }
         rows.push_back({&p->ids[i], std::move(attributes), nullptr, p.get(), i});
       }
     }

@@ -93,7 +93,7 @@ size_t PostingData::MemoryBytes() const {
   if (!parsed_attributes.empty()) {
     for (const auto& s : attributes) bytes += sizeof(nlohmann::json) + 4 * s.size();
   }
-  return bytes;
+  return bytes + attribute_index_bytes;
 }
 
 void PostingData::AppendFrom(const PostingData& other, size_t i) {

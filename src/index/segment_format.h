@@ -36,6 +36,8 @@ constexpr size_t kIndexMetaHeaderSize = 32;
 // One posting list, decoded. Entry i is (docnos[i], versions[i], ...). `codes` and
 // `vectors` hold count * dims values each. For the cosine metric the codes encode the
 // normalized vector; `vectors` are always the vectors as written.
+class AttributeIndex;  // query/attribute_index.h
+
 struct PostingData {
   uint32_t centroid_id = 0;
   uint32_t dims = 0;
@@ -54,6 +56,11 @@ struct PostingData {
   // Each entry's attributes parsed (for filters and results), derived when the posting is
   // loaded for search; empty when not derived.
   std::vector<nlohmann::json> parsed_attributes;
+  // An index of parsed_attributes (query/attribute_index.h) that evaluates a filter over the
+  // whole posting at once, built with them; it refers into parsed_attributes, which must not
+  // change while it lives. Null when not built. `attribute_index_bytes` is its MemoryBytes().
+  std::shared_ptr<const AttributeIndex> attribute_index;
+  size_t attribute_index_bytes = 0;
 
   size_t size() const { return docnos.size(); }
   // Approximate heap bytes, for cache accounting.
