@@ -62,7 +62,10 @@ std::string EncodeManifest(const Manifest& m) {
   std::string text = body.dump();
   std::string out;
   PutFixed32(&out, kManifestMagic);
-  PutFixed16(&out, kManifestFormatVersion);
+  // Version 3 unless the manifest needs 4 (a drop), so that servers from before drops keep
+  // reading the manifests of namespaces never deleted.
+  const bool needs_v4 = m.dropped_seq != 0 || (m.index.generation > 0 && m.index.metas.empty());
+  PutFixed16(&out, needs_v4 ? kManifestFormatVersion : uint16_t{3});
   PutFixed16(&out, 0);  // reserved
   PutFixed64(&out, text.size());
   PutFixed64(&out, 0);  // checksum placeholder, at offset 16

@@ -104,6 +104,9 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
       next_seq_.store(m.index.indexed_through_seq + 1);
     }
     Status replay = ReplayLocked(m.wal_next_seq_hint);
+    // A drop the replay applied (or the manifest's, reopened since we read it): bring the
+    // manifest up to it, as every catch-up does.
+    if (replay.ok()) replay = SyncManifestWithDropLocked();
     if (index.valid()) {
       auto loaded = index.get();
       VECPUFF_RETURN_IF_ERROR(loaded.status());
@@ -188,16 +191,35 @@ Status Namespace::UpdateManifestLocked(const std::function<bool(Manifest*)>& cha
   return Status::Unavailable("manifest of '" + name_ + "' is contended; try again");
 }
 
-Status Namespace::FixDimensions(uint32_t dims) {
+namespace {
+
+// Whether `m` describes the namespace as it is after the drop at `drop_seen` (0: none): not
+// deleted again since, and reopened by a write.
+bool SameNamespace(const Manifest& m, uint64_t drop_seen) {
+  return m.dropped_seq == drop_seen && (drop_seen == 0 || m.reopened);
+}
+
+}  // namespace
+
+Status Namespace::DeletedInFlight() const {
+  return Status::Aborted("namespace '" + name_ +
+                         "' was deleted while this write was in flight; nothing was written; "
+                         "retry to write to the new namespace");
+}
+
+Status Namespace::FixDimensions(uint32_t dims, uint64_t drop_seen) {
   std::lock_guard<std::mutex> lock(manifest_mu_);
+  bool stale = false;
   // If someone fixed them first, nothing changes and the caller's recheck decides.
-  return UpdateManifestLocked(
-      [dims](Manifest* m) {
-        if (m->dimensions != 0) return false;
+  VECPUFF_RETURN_IF_ERROR(UpdateManifestLocked(
+      [&](Manifest* m) {
+        stale = !SameNamespace(*m, drop_seen);
+        if (stale || m->dimensions != 0) return false;
         m->dimensions = dims;
         return true;
       },
-      /*max_attempts=*/100);
+      /*max_attempts=*/100));
+  return stale ? DeletedInFlight() : Status::OK();
 }
 
 void Namespace::SetManifestLocked(Manifest manifest, std::string etag) {
@@ -226,10 +248,12 @@ bool Namespace::IsDeleted() const {
 
 Status Namespace::Reopen(uint64_t drop_seq, std::optional<DistanceMetric> metric) {
   std::lock_guard<std::mutex> lock(manifest_mu_);
-  return UpdateManifestLocked(
+  bool stale = false;
+  VECPUFF_RETURN_IF_ERROR(UpdateManifestLocked(
       [&](Manifest* m) {
-        // A later drop: this write will find it before its put and fail there.
-        if (m->dropped_seq > drop_seq) return false;
+        // A later drop we have not applied: the caller catches up and checks again.
+        stale = m->dropped_seq > drop_seq;
+        if (stale) return false;
         const int64_t now = NowUnixMillis();
         bool changed = false;
         if (m->dropped_seq < drop_seq) {
@@ -240,11 +264,16 @@ Status Namespace::Reopen(uint64_t drop_seq, std::optional<DistanceMetric> metric
           m->reopened = true;
           m->distance_metric = metric.value_or(DistanceMetric::kCosineDistance);
           m->created_at_ms = now;
+          // Nothing legitimate fixes these before the reopening: only a write checked
+          // against the deleted namespace could have (SameNamespace refuses it anyway).
+          m->dimensions = 0;
+          m->schema.clear();
           changed = true;
         }
         return changed;
       },
-      /*max_attempts=*/100);
+      /*max_attempts=*/100));
+  return stale ? DeletedInFlight() : Status::OK();
 }
 
 Status Namespace::SyncManifestWithDropLocked() {
@@ -403,12 +432,19 @@ Status Namespace::MergeDeclared(const std::map<std::string, AttributeSchema>& sc
   return Status::OK();
 }
 
-Status Namespace::CommitSchema(const std::map<std::string, AttributeSchema>& added) {
+Status Namespace::CommitSchema(const std::map<std::string, AttributeSchema>& added,
+                               uint64_t drop_seen) {
   if (added.empty()) return Status::OK();
   std::lock_guard<std::mutex> lock(manifest_mu_);
   Status conflict;
   VECPUFF_RETURN_IF_ERROR(UpdateManifestLocked(
       [&](Manifest* m) {
+        conflict = Status::OK();
+        if (!SameNamespace(*m, drop_seen)) {
+          // Types checked against a namespace deleted since must not type the new one.
+          conflict = DeletedInFlight();
+          return false;
+        }
         bool changed = false;
         for (const auto& [name, a] : added) {
           auto it = m->schema.find(name);
@@ -429,7 +465,7 @@ Status Namespace::CommitSchema(const std::map<std::string, AttributeSchema>& add
   return conflict;
 }
 
-Status Namespace::ApplySchema(WriteRequest* request) {
+Status Namespace::ApplySchema(WriteRequest* request, uint64_t drop_seen) {
   std::map<std::string, AttributeSchema> schema;
   {
     std::lock_guard<std::mutex> lock(manifest_mu_);
@@ -489,19 +525,23 @@ Status Namespace::ApplySchema(WriteRequest* request) {
     VECPUFF_RETURN_IF_ERROR(
         check_attributes(&request->patch_by_filter_attributes, "patch_by_filter.patch"));
   }
-  return CommitSchema(added);
+  return CommitSchema(added, drop_seen);
 }
 
 Result<std::map<std::string, AttributeSchema>> Namespace::UpdateSchema(
     const std::map<std::string, AttributeSchema>& declared) {
   VECPUFF_RETURN_IF_ERROR(CatchUp());
+  const uint64_t drop_seen = dropped_seq_.load();
   if (IsDeleted()) return Status::NotFound("namespace '" + name_ + "' not found");
   std::map<std::string, AttributeSchema> added;
   {
     std::lock_guard<std::mutex> lock(manifest_mu_);
     VECPUFF_RETURN_IF_ERROR(MergeDeclared(manifest_.schema, declared, "schema", &added));
   }
-  VECPUFF_RETURN_IF_ERROR(CommitSchema(added));
+  Status s = CommitSchema(added, drop_seen);
+  if ((s.code() == StatusCode::kAborted))
+    return Status::NotFound("namespace '" + name_ + "' not found");
+  VECPUFF_RETURN_IF_ERROR(s);
   std::lock_guard<std::mutex> lock(manifest_mu_);
   return manifest_.schema;
 }
@@ -531,21 +571,23 @@ Result<WriteResult> Namespace::Write(WriteRequest request, size_t entry_bytes) {
       // The first vector fixes the namespace's dimensions, in the manifest, before any WAL
       // entry uses them: a concurrent writer in another process with other dimensions then
       // either sees ours or loses the compare-and-swap, so no acknowledged entry can disagree.
-      VECPUFF_RETURN_IF_ERROR(FixDimensions(*dims_to_fix));
+      VECPUFF_RETURN_IF_ERROR(FixDimensions(*dims_to_fix, drop_seen));
       VECPUFF_RETURN_IF_ERROR(CheckRequest(request, &dims_to_fix));
     }
     // Types are fixed in the manifest before the entry that first uses them, like dimensions.
-    if (request.typed) VECPUFF_RETURN_IF_ERROR(ApplySchema(&request));
+    if (request.typed) VECPUFF_RETURN_IF_ERROR(ApplySchema(&request, drop_seen));
     return Status::OK();
   };
   Status checked = check();
-  if (checked.IsInvalidArgument()) {
+  if (checked.IsInvalidArgument() || (checked.code() == StatusCode::kAborted)) {
     // Our view may predate another process's drop, after which the request may fit (other
-    // dimensions, metric or types): look before refusing it.
+    // dimensions, metric or types), or the manifest already belongs to the namespace after
+    // it (Aborted): look before refusing it.
     const uint64_t before = drop_seen;
     VECPUFF_RETURN_IF_ERROR(CatchUp());
     if (dropped_seq_.load() != before) checked = check();
   }
+  if ((checked.code() == StatusCode::kAborted)) return Status::Unavailable(checked.message());
   VECPUFF_RETURN_IF_ERROR(checked);
 
   if (request.conditional()) {
@@ -718,6 +760,15 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t tic
   auto ack_all = [&](size_t object_bytes) {
     std::vector<WriteResult> results;
     ApplyEntryLocked(entry, object_bytes, &results, &want_ids);
+    if (drop) {
+      // The drop is durable and applied here. Resetting the manifest now hides the namespace
+      // from listings at once; if it fails, whoever applies the drop next does it.
+      Status s = SyncManifestWithDropLocked();
+      if (!s.ok()) {
+        spdlog::warn("namespace '{}': manifest not reset after the drop at seq {}: {}", name_,
+                     entry.seq, s.ToString());
+      }
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
       const bool remaining = batch[i]->result.rows_remaining;
       batch[i]->status = Status::OK();
@@ -755,9 +806,7 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t tic
       // Checked against the namespace a drop has since deleted: its dimensions, metric and
       // schema may not hold for the new one.
       if (!p->drop_namespace && p->drop_seen != dropped_seq_.load()) {
-        fail_all(Status::Unavailable("namespace '" + name_ +
-                                     "' was deleted while this write was in flight; nothing "
-                                     "was written; retry to write to the new namespace"));
+        fail_all(Status::Unavailable(DeletedInFlight().message()));
         return;
       }
     }
@@ -794,15 +843,6 @@ void Namespace::WriteBatch(const std::vector<PendingWrite*>& batch, uint64_t tic
     auto put = store_->Put(WalKey(options_->key_prefix, name_, entry.seq), object, create);
     if (put.ok()) {
       ack_all(object.size());
-      if (drop) {
-        // The drop is durable and applied here. Resetting the manifest now hides the
-        // namespace from listings at once; if it fails, whoever applies the drop next does it.
-        Status s = SyncManifestWithDropLocked();
-        if (!s.ok()) {
-          spdlog::warn("namespace '{}': manifest not reset after the drop at seq {}: {}", name_,
-                       entry.seq, s.ToString());
-        }
-      }
       return;
     }
     if (!put.status().IsPreconditionFailed()) {
@@ -1064,7 +1104,7 @@ Result<std::shared_ptr<const PostingData>> Namespace::ReadPosting(const IndexSta
   }
   auto got = store_->Get(ref.pack, ByteRange{ref.offset, ref.length});
   if (!got.ok()) return got.status().WithContext("reading posting from " + ref.pack);
-  return DecodeAndCache(centroid_id, ref, got->data, Dimensions(), state.metric(), state.sq8());
+  return DecodeAndCache(centroid_id, ref, got->data, state.dims(), state.metric(), state.sq8());
 }
 
 Result<std::shared_ptr<const PostingData>> Namespace::DecodeAndCache(
@@ -1986,7 +2026,8 @@ Status Namespace::CompactOnce() {
     commit = UpdateManifestLocked(
         [&](Manifest* m) {
           // Another compactor committed first, or a drop reset the index (or must, first).
-          if (m->index.generation != base_generation || m->dropped_seq != drop) {
+          if (m->index.generation != base_generation || m->dropped_seq != drop ||
+              m->distance_metric != in.metric) {
             lost = true;
             return false;
           }

@@ -168,8 +168,12 @@ class Namespace {
   // compare-and-swap; on conflict re-reads the manifest and applies `change` again, up to
   // `max_attempts` times. `change` returns false when there is nothing to change.
   Status UpdateManifestLocked(const std::function<bool(Manifest*)>& change, int max_attempts);
-  // Sets the dimensions in the manifest (compare-and-swap) if they are not set yet.
-  Status FixDimensions(uint32_t dims);
+  // Sets the dimensions in the manifest (compare-and-swap) if they are not set yet. Aborted
+  // (DeletedInFlight) if the manifest is not that of the namespace after the drop at
+  // `drop_seen` (SameNamespace in namespace.cc): the request was checked against another.
+  Status FixDimensions(uint32_t dims, uint64_t drop_seen);
+  // The status of a write checked against a namespace that a drop has deleted since.
+  Status DeletedInFlight() const;
   // The namespace's dimensions: from the manifest, or from the applied log when our copy of
   // the manifest predates the first vector. 0 if no vector was ever written.
   uint32_t Dimensions() const;
@@ -179,7 +183,7 @@ class Namespace {
   // For typed (turbopuffer API) requests: checks every id and attribute value against the
   // schema, normalizes values (uuid, datetime, float), and adds the types of new attributes
   // and the declared ones to the manifest before the request is written.
-  Status ApplySchema(WriteRequest* request);
+  Status ApplySchema(WriteRequest* request, uint64_t drop_seen);
   // The schema changes `declared` makes to `schema`, into *added; InvalidArgument if a type
   // would change (naming `path`).
   static Status MergeDeclared(const std::map<std::string, AttributeSchema>& schema,
@@ -187,8 +191,8 @@ class Namespace {
                               const std::string& path,
                               std::map<std::string, AttributeSchema>* added);
   // Adds `added` to the manifest's schema (compare-and-swap). InvalidArgument if another
-  // process gave one of the attributes another type first.
-  Status CommitSchema(const std::map<std::string, AttributeSchema>& added);
+  // process gave one of the attributes another type first; Aborted as FixDimensions.
+  Status CommitSchema(const std::map<std::string, AttributeSchema>& added, uint64_t drop_seen);
   // `arrival`: when the write came in (the batching window counts from there).
   Result<WriteResult> Commit(WalRequest request, EncodedWalRequest encoded, size_t bytes,
                              size_t rows, std::chrono::steady_clock::time_point arrival,

@@ -150,6 +150,9 @@ Status DecodeOp(Decoder* d, uint16_t version, WalOp* op) {
   }
   std::string_view id;
   VECPUFF_RETURN_IF_ERROR(d->ReadLengthPrefixed(&id, "document id"));
+  if (op->type == WalOpType::kDropNamespace && !id.empty()) {
+    return Status::Corruption("WAL namespace drop op has an id");
+  }
   op->id.assign(id);
   if (op->type == WalOpType::kUpsert) {
     uint32_t dims = 0;

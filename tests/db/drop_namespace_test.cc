@@ -171,6 +171,34 @@ TEST(DropNamespaceTest, DeletesEverythingAndALaterWriteStartsOver) {
   EXPECT_EQ(db.Metadata("ns")->dimensions, 3u);
 }
 
+// A typed write checked against the namespace before a drop it has not seen yet: the types
+// and dimensions it would fix belong to the new namespace only if it lands there.
+TEST(DropNamespaceTest, AStaleWriteNeverTypesTheNewNamespaceUnlessItLandsInIt) {
+  std::unique_ptr<ObjectStore> store = NewMemoryStore();
+  std::mt19937_64 rng(5);
+  Database a(store.get(), Options());
+  Database b(store.get(), Options());
+  ASSERT_TRUE(a.Write("ns", Rows("old", 3, 8, "text", &rng)).ok());
+  ASSERT_TRUE(b.Metadata("ns").ok());
+  ASSERT_TRUE(a.DeleteNamespace("ns").ok());
+  // b's view has 8 dimensions and a:string; its new attribute z must be typed in the
+  // manifest, where b finds the drop, catches up and writes to the new namespace.
+  WriteRequest w = Rows("b", 1, 8, "text", &rng);
+  w.upsert_rows[0].attributes["z"] = 5;
+  auto r = b.Write("ns", std::move(w));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto md = a.Metadata("ns");
+  ASSERT_TRUE(md.ok()) << md.status().ToString();
+  EXPECT_EQ(md->schema.at("z").type, "int");
+  EXPECT_EQ(AllIds(&a, "ns"), (std::set<std::string>{"b0"}));
+  // A schema declaration checked before a drop is NotFound, not applied to what follows.
+  ASSERT_TRUE(a.DeleteNamespace("ns").ok());
+  EXPECT_EQ(b.UpdateSchema("ns", {{"q", {"int"}}}).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(StoredManifest(store.get(), "ns").schema.empty());
+  ASSERT_TRUE(a.Write("ns", Rows("n", 1, 2, 1, &rng)).ok());
+  EXPECT_EQ(a.Metadata("ns")->dimensions, 2u);
+}
+
 TEST(DropNamespaceTest, DeletingAnAbsentNamespaceIsNotFound) {
   std::unique_ptr<ObjectStore> store = NewMemoryStore();
   Database db(store.get(), Options());
@@ -201,6 +229,11 @@ TEST(DropNamespaceTest, AWriterInAnotherProcessSeesTheDrop) {
   r = b.Write("ns", Rows("c", 1, 4, 1, &rng));
   ASSERT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
   EXPECT_NE(r.status().message().find("deleted while this write was in flight"), std::string::npos);
+  // Nothing of it reached the manifest either: the next write may pick anything.
+  Manifest m = StoredManifest(store.get(), "ns");
+  EXPECT_TRUE(m.deleted());
+  EXPECT_EQ(m.dimensions, 0u);
+  EXPECT_TRUE(m.schema.empty());
   ExpectNotFound(&a, "ns");
   r = b.Write("ns", Rows("c", 1, 4, "s", &rng));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -236,10 +269,13 @@ TEST(DropNamespaceTest, ADropWhoseManifestResetWasLostIsCompletedByTheNextReader
   EXPECT_FALSE(StoredManifest(store.get(), "ns").deleted());
 
   Database db(store.get(), Options());
-  ExpectNotFound(&db, "ns");
+  // Opening the namespace (any request) applies the drop and resets the manifest.
+  EXPECT_EQ(db.Metadata("ns", Consistency::kEventual).status().code(), StatusCode::kNotFound);
   Manifest m = StoredManifest(store.get(), "ns");
   EXPECT_EQ(m.dropped_seq, next);
   EXPECT_TRUE(m.deleted());
+  EXPECT_FALSE(Listed(&db).count("ns"));
+  ExpectNotFound(&db, "ns");
   auto r = db.Write("ns", Rows("new", 2, 5, 1, &rng));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(AllIds(&db, "ns"), (std::set<std::string>{"new0", "new1"}));
