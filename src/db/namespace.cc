@@ -19,6 +19,7 @@
 #include "index/distance.h"
 #include "query/attribute_index.h"
 #include "query/filter.h"
+#include "query/posting_summary_match.h"
 #include "query/ref_new.h"
 #include "query/value_order.h"
 
@@ -1248,6 +1249,7 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     bool widened = false;
     std::unordered_map<const PostingData*, std::vector<uint8_t>> masks;
     std::vector<const uint8_t*> allowed;
+    const bool skip_unmatchable = request.filter != nullptr && !TailPatchesLocked();
     size_t matched = 0, base_live = 0, live_total = 0;
     bool first_round = true;
     while (true) {
@@ -1262,7 +1264,18 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
         nearest.resize(keep);
       }
       std::vector<uint32_t> slots;
-      for (size_t i = fetched; i < nearest.size(); ++i) slots.push_back(nearest[i].second);
+      size_t skipped_entries = 0;  // in posting lists whose summary rules the filter out
+      for (size_t i = fetched; i < nearest.size(); ++i) {
+        const uint32_t slot = nearest[i].second;
+        if (skip_unmatchable) {
+          if (std::optional<size_t> n = UnmatchableEntries(index, slot, *request.filter)) {
+            skipped_entries += *n;
+            ++result.postings_skipped;
+            continue;
+          }
+        }
+        slots.push_back(slot);
+      }
       VECPUFF_RETURN_IF_ERROR(FetchPostings(lock, index, slots, &postings, retry, &result));
       if (*retry) return result;
       fetched = nearest.size();
@@ -1272,7 +1285,9 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
           request.exact ? std::numeric_limits<size_t>::max() : std::max<size_t>(2 * k, k + 32);
       if (request.filter != nullptr) {
         // Entries the filter rejects are never candidates (their masks are kept across
-        // widening rounds).
+        // widening rounds). Skipped posting lists count as seen, none of theirs matching.
+        if (first_round) base_live += skipped_entries;
+        live_total += skipped_entries;
         allowed.clear();
         for (const PostingData* p : scan) {
           auto [it, inserted] = masks.try_emplace(p);
@@ -1489,6 +1504,28 @@ bool Namespace::LiveEntryLocked(const IndexState& index, const PostingData& p, s
   return tail_masked_.empty() || !tail_masked_.count(docno);
 }
 
+bool Namespace::TailPatchesLocked() const {
+  for (const auto& [id, doc] : tail_) {
+    if (doc->kind == TailDoc::Kind::kPatch) return true;
+  }
+  return false;
+}
+
+std::optional<size_t> Namespace::UnmatchableEntries(const IndexState& index, uint32_t slot,
+                                                    const Filter& filter) {
+  auto unmatchable = [&](const PostingRef& ref) {
+    return ref.summary != nullptr && !MayMatch(filter, *ref.summary);
+  };
+  const PostingRef& base = index.Ref(slot);
+  if (!unmatchable(base)) return std::nullopt;
+  size_t entries = base.count;
+  for (const PostingRef& part : index.MoreParts(slot)) {
+    if (!unmatchable(part)) return std::nullopt;
+    entries += part.count;
+  }
+  return entries;
+}
+
 Status Namespace::FilterMask(const IndexState& index, const PostingData& p, const Filter& filter,
                              std::vector<uint8_t>* mask, size_t* live) const {
   *live = 0;
@@ -1550,8 +1587,15 @@ Result<QueryResult> Namespace::QueryByAttributes(const QueryRequest& request, bo
   std::vector<std::shared_ptr<const PostingData>> postings;
   const IndexState& index = *index_;
   if (!index.empty()) {
-    std::vector<uint32_t> slots(index.centroid_count());
-    for (uint32_t s = 0; s < slots.size(); ++s) slots[s] = s;
+    const bool skip_unmatchable = request.filter != nullptr && !TailPatchesLocked();
+    std::vector<uint32_t> slots;
+    for (uint32_t s = 0; s < index.centroid_count(); ++s) {
+      if (skip_unmatchable && UnmatchableEntries(index, s, *request.filter)) {
+        ++result.postings_skipped;
+        continue;
+      }
+      slots.push_back(s);
+    }
     VECPUFF_RETURN_IF_ERROR(FetchPostings(lock, index, slots, &postings, retry, &result));
     if (*retry) return result;
     std::vector<uint8_t> seen(index.next_docno(), 0);

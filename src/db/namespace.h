@@ -295,6 +295,13 @@ class Namespace {
   // REQUIRES: state_mu_ held. Entry i's attributes, with a tail patch of its document
   // applied. Corruption if they are not a JSON object.
   Result<nlohmann::json> IndexedAttributesLocked(const PostingData& p, size_t i) const;
+  // REQUIRES: state_mu_ held. Whether the tail patches some document: its indexed copy's
+  // stored attributes (and so its posting's summary) then do not tell whether it matches.
+  bool TailPatchesLocked() const;
+  // The entries of the posting at `slot` if its summaries (PostingRef::summary) show that
+  // none of them can match `filter`; nullopt if some may (or a part has no summary).
+  static std::optional<size_t> UnmatchableEntries(const IndexState& index, uint32_t slot,
+                                                  const Filter& filter);
   // REQUIRES: state_mu_ held. (*mask)[i] = 1 for the live entries of p that match `filter`;
   // *live counts the live entries.
   Status FilterMask(const IndexState& index, const PostingData& p, const Filter& filter,

@@ -126,6 +126,8 @@ struct QueryResult {
   // cache).
   uint64_t postings_cached = 0;
   uint64_t postings_fetched = 0;
+  // Posting lists a filtered query skipped unread: their summaries rule the filter out.
+  uint64_t postings_skipped = 0;
 };
 
 struct NamespaceMetadata {

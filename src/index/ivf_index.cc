@@ -1296,6 +1296,15 @@ Result<CompactionOutput> Compactor::Finish(IndexMeta meta,
     ref.length = static_cast<uint32_t>(blob.size());
     ref.count = static_cast<uint32_t>(p.size());
     ref.pack = in_.pack_key(out.packs.size());
+    {
+      // What the entries' attributes can be, stored in the meta so that a filtered query can
+      // skip this part unread (MayMatch, query/posting_summary_match.h).
+      std::vector<nlohmann::json> parsed(p.size());
+      for (size_t i = 0; i < p.size(); ++i) {
+        parsed[i] = nlohmann::json::parse(p.attributes[i], nullptr, /*allow_exceptions=*/false);
+      }
+      ref.summary = std::make_shared<const PostingSummary>(SummarizePosting(parsed));
+    }
     if (append_only) {
       const uint32_t slot = *state_.SlotOf(cid);
       rec.ref = state_.Ref(slot);

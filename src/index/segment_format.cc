@@ -72,13 +72,21 @@ void PutRef(std::string* out, const PostingRef& ref) {
   PutFixed64(out, ref.offset);
   PutFixed32(out, ref.length);
   PutFixed32(out, ref.count);
+  PutString(out, ref.summary ? EncodePostingSummary(*ref.summary) : std::string());
 }
 
-Status ReadRef(Decoder* d, PostingRef* ref) {
+Status ReadRef(Decoder* d, uint16_t version, PostingRef* ref) {
   VECPUFF_RETURN_IF_ERROR(ReadString(d, &ref->pack, "posting ref pack"));
   VECPUFF_RETURN_IF_ERROR(d->ReadU64(&ref->offset, "posting ref offset"));
   VECPUFF_RETURN_IF_ERROR(d->ReadU32(&ref->length, "posting ref length"));
-  return d->ReadU32(&ref->count, "posting ref count");
+  VECPUFF_RETURN_IF_ERROR(d->ReadU32(&ref->count, "posting ref count"));
+  if (version < 2) return Status::OK();
+  std::string_view summary;
+  VECPUFF_RETURN_IF_ERROR(d->ReadLengthPrefixed(&summary, "posting summary"));
+  if (summary.empty()) return Status::OK();
+  VECPUFF_ASSIGN_OR_RETURN(PostingSummary decoded, DecodePostingSummary(summary));
+  ref->summary = std::make_shared<const PostingSummary>(std::move(decoded));
+  return Status::OK();
 }
 
 }  // namespace
@@ -206,7 +214,7 @@ std::string EncodeIndexMeta(const IndexMeta& m) {
   std::string body = Compress(raw);
   std::string out;
   PutFixed32(&out, kIndexMetaMagic);
-  PutFixed16(&out, kSegmentFormatVersion);
+  PutFixed16(&out, kIndexMetaFormatVersion);
   PutFixed16(&out, m.is_base ? 1 : 0);
   PutFixed64(&out, m.generation);
   PutFixed64(&out, raw.size());
@@ -222,7 +230,7 @@ Result<IndexMeta> DecodeIndexMeta(std::string_view object) {
     return Status::Corruption("not an index meta (bad magic)");
   }
   const uint16_t version = DecodeFixed16(object.data() + 4);
-  if (version != kSegmentFormatVersion) {
+  if (version < 1 || version > kIndexMetaFormatVersion) {
     return Status::Corruption("unsupported index meta format version " + std::to_string(version));
   }
   if (ChecksumWithHole(object, 24) != DecodeFixed64(object.data() + 24)) {
@@ -263,13 +271,13 @@ Result<IndexMeta> DecodeIndexMeta(std::string_view object) {
     for (float f : c.vector) {
       if (!std::isfinite(f)) return Status::Corruption("index meta centroid is not finite");
     }
-    VECPUFF_RETURN_IF_ERROR(ReadRef(&d, &c.ref));
+    VECPUFF_RETURN_IF_ERROR(ReadRef(&d, version, &c.ref));
     uint32_t parts = 0;
     VECPUFF_RETURN_IF_ERROR(d.ReadU32(&parts, "posting part count"));
     if (parts >= kMaxPostingParts)
       return Status::Corruption("index meta posting has too many parts");
     c.more_parts.resize(parts);
-    for (PostingRef& r : c.more_parts) VECPUFF_RETURN_IF_ERROR(ReadRef(&d, &r));
+    for (PostingRef& r : c.more_parts) VECPUFF_RETURN_IF_ERROR(ReadRef(&d, version, &r));
   }
   VECPUFF_RETURN_IF_ERROR(d.ReadU32(&n, "removed count"));
   VECPUFF_RETURN_IF_ERROR(ReadArray(&d, n, &m.removed_centroids, "removed centroids"));

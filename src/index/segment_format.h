@@ -23,6 +23,7 @@
 
 #include "catalog/manifest.h"
 #include "common/status.h"
+#include "index/posting_summary.h"
 #include "index/sq8.h"
 
 namespace vecpuff {
@@ -30,6 +31,9 @@ namespace vecpuff {
 constexpr uint32_t kPostingMagic = 0x4C505056;    // "VPPL" little-endian
 constexpr uint32_t kIndexMetaMagic = 0x4D495056;  // "VPIM" little-endian
 constexpr uint16_t kSegmentFormatVersion = 1;
+// Index metas: version 2 adds a posting summary to every posting ref; version 1 is still
+// read (its refs have none).
+constexpr uint16_t kIndexMetaFormatVersion = 2;
 constexpr size_t kPostingHeaderSize = 40;
 constexpr size_t kIndexMetaHeaderSize = 32;
 
@@ -81,7 +85,13 @@ struct PostingRef {
   uint64_t offset = 0;
   uint32_t length = 0;
   uint32_t count = 0;  // entries, including stale ones
-  bool operator==(const PostingRef&) const = default;
+  // What the entries' attributes can be (index/posting_summary.h), so that a filter can skip
+  // the posting unread; null when unknown (version 1 metas, or not computed).
+  std::shared_ptr<const PostingSummary> summary;
+  bool operator==(const PostingRef& o) const {
+    return pack == o.pack && offset == o.offset && length == o.length && count == o.count &&
+           (summary == o.summary || (summary && o.summary && *summary == *o.summary));
+  }
 };
 
 // A document version record: `version` 0 frees the docno (the document was deleted).

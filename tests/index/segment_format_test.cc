@@ -343,7 +343,7 @@ TEST(IndexMetaFormat, HeaderFieldsAreAtTheirDocumentedOffsets) {
   const std::string base = EncodeIndexMeta(MakeBaseMeta());
   EXPECT_EQ(kIndexMetaHeaderSize, 32u);
   EXPECT_EQ(base.substr(0, 4), "VPIM");
-  EXPECT_EQ(DecodeFixed16(base.data() + 4), 1u);
+  EXPECT_EQ(DecodeFixed16(base.data() + 4), 2u);
   EXPECT_EQ(DecodeFixed16(base.data() + kMetaKindAt), 1u);  // base
   EXPECT_EQ(DecodeFixed64(base.data() + kMetaGenerationAt), 7u);
   const std::string delta = EncodeIndexMeta(MakeDeltaMeta());
@@ -369,6 +369,23 @@ TEST(IndexMetaFormat, BaseRoundTrips) {
   EXPECT_TRUE(got->is_base);
   EXPECT_EQ(got->metric, DistanceMetric::kCosineDistance);
   EXPECT_EQ(got->sq8, m.sq8);
+}
+
+TEST(IndexMetaFormat, PostingSummariesRoundTripWithTheirRefs) {
+  IndexMeta m = MakeBaseMeta();
+  m.centroids[0].ref.summary = std::make_shared<const PostingSummary>(
+      SummarizePosting({{{"color", "red"}, {"n", 3}}, {{"color", "blue"}}}));
+  m.centroids[1].more_parts.push_back({"ns/index/a/pack-0001", 0, 10, 1});
+  m.centroids[1].more_parts[0].summary =
+      std::make_shared<const PostingSummary>(SummarizePosting({{{"n", -1}}}));
+  auto got = DecodeIndexMeta(EncodeIndexMeta(m));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, m);
+  ASSERT_NE(got->centroids[0].ref.summary, nullptr);
+  EXPECT_NE(got->centroids[0].ref.summary->Find("color"), nullptr);
+  EXPECT_EQ(got->centroids[1].ref.summary, nullptr);  // none: unknown, never skipped
+  ASSERT_NE(got->centroids[1].more_parts[0].summary, nullptr);
+  EXPECT_EQ(got->centroids[1].more_parts[0].summary->Find("color"), nullptr);
 }
 
 TEST(IndexMetaFormat, DeltaRoundTripsWithRemovedCentroidsMovesAndDeletions) {
@@ -467,7 +484,7 @@ TEST(IndexMetaFormat, WrongMagicVersionOrKindIsCorruption) {
   EncodeFixed32(bad.data(), kPostingMagic);
   Reseal(&bad, kMetaChecksumAt);
   ExpectMetaCorrupt(bad, "posting magic");
-  for (uint16_t version : {0, 2, 0xFFFF}) {
+  for (uint16_t version : {0, 3, 0xFFFF}) {
     bad = object;
     bad[4] = static_cast<char>(version & 0xFF);
     bad[5] = static_cast<char>(version >> 8);
