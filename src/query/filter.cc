@@ -1027,22 +1027,7 @@ bool OrderedMatch(Op op, const json* v, const Scalar& x) {
     if (!cmp) return false;
     c = *cmp;
   }
-  switch (op) {
-    case Op::kLt:
-    case Op::kAnyLt:
-      return c < 0;
-    case Op::kLte:
-    case Op::kAnyLte:
-      return c <= 0;
-    case Op::kGt:
-    case Op::kAnyGt:
-      return c > 0;
-    case Op::kGte:
-    case Op::kAnyGte:
-      return c >= 0;
-    default:
-      return false;
-  }
+  return OrderHolds(op, c).value_or(false);
 }
 
 const json* NullToMissing(const json& j) { return j.is_null() ? nullptr : &j; }

@@ -50,6 +50,27 @@ enum class Op : uint8_t {
   kNot,
 };
 
+// For the order operators (Lt..Gte, AnyLt..AnyGte): whether a value whose comparison with the
+// filter's value has sign `c` satisfies `op`. nullopt for every other operator.
+inline std::optional<bool> OrderHolds(Op op, int c) {
+  switch (op) {
+    case Op::kLt:
+    case Op::kAnyLt:
+      return c < 0;
+    case Op::kLte:
+    case Op::kAnyLte:
+      return c <= 0;
+    case Op::kGt:
+    case Op::kAnyGt:
+      return c > 0;
+    case Op::kGte:
+    case Op::kAnyGte:
+      return c >= 0;
+    default:
+      return std::nullopt;
+  }
+}
+
 // An instant: seconds since the Unix epoch plus nanoseconds in [0, 1e9). Years 0000-9999
 // fit easily, so no comparison can overflow.
 struct Instant {

@@ -62,24 +62,8 @@ bool StringsMayReach(const ValueSummary& vs, const std::string& x, bool strict) 
   return strict ? vs.str_max > x : vs.str_max >= x;
 }
 
-bool Satisfies(Op op, int c) {
-  switch (op) {
-    case Op::kLt:
-    case Op::kAnyLt:
-      return c < 0;
-    case Op::kLte:
-    case Op::kAnyLte:
-      return c <= 0;
-    case Op::kGt:
-    case Op::kAnyGt:
-      return c > 0;
-    case Op::kGte:
-    case Op::kAnyGte:
-      return c >= 0;
-    default:
-      return true;
-  }
-}
+// Unsure (true) for operators other than the order ones.
+bool Satisfies(Op op, int c) { return OrderHolds(op, c).value_or(true); }
 
 bool AnyNonNull(const ValueSummary& vs) {
   return vs.has_true || vs.has_false || vs.has_other || vs.has_numbers || vs.has_strings;
