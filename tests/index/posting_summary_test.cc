@@ -128,7 +128,8 @@ TEST(PostingSummaryTest, ExactSetIsDroppedWhenLarge) {
   for (int i = 0; i < 10; ++i) docs.push_back(json{{"n", i}});
   EXPECT_TRUE(SummarizePosting(docs).Find("n")->scalars.exact);
   for (int i = 10; i < 40; ++i) docs.push_back(json{{"n", i}});
-  const ValueSummary& v = SummarizePosting(docs).Find("n")->scalars;
+  const PostingSummary large = SummarizePosting(docs);
+  const ValueSummary& v = large.Find("n")->scalars;
   EXPECT_FALSE(v.exact);
   EXPECT_TRUE(v.numbers.empty());
   EXPECT_EQ(v.num_min, Int(0));
