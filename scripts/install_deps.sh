@@ -12,6 +12,7 @@ PKGS=(
   libhnswlib-dev        # the centroid graph of the ANN index (header-only)
   libre2-dev            # linear-time Regex and Glob filters (src/query)
   dataset-fashion-mnist # real data for the recall tests
+  clang clang-14 libclang-rt-14-dev # libFuzzer and its sanitizers for fuzz/ (scripts/run_fuzz.sh)
 )
 
 # tests/node drives turbopuffer's official TypeScript client against the server: it needs

@@ -2,11 +2,13 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "common/coding.h"
 #include "common/hash.h"
+#include "common/zstd_decompress.h"
 
 namespace vecpuff {
 namespace {
@@ -17,6 +19,11 @@ constexpr int kZstdLevel = 1;
 // Bounds that keep a corrupt header from asking for absurd allocations.
 constexpr uint64_t kMaxRawBytes = uint64_t{1} << 32;
 constexpr uint32_t kMaxDims = 65536;
+// The smallest encodings of an index meta's records: a centroid (id, vector length, a ref of
+// an empty pack key, offset, length, count, part count; version 2 adds a summary length) and
+// a doc record (docno, version, home, id length).
+constexpr size_t kMinCentroidBytes = 4 + 4 + (4 + 8 + 4 + 4) + 4;
+constexpr size_t kMinDocBytes = 4 + 8 + 4 + 4;
 
 template <typename T>
 void AppendArray(std::string* out, const std::vector<T>& v) {
@@ -43,10 +50,9 @@ std::string Compress(std::string_view raw) {
 
 Result<std::string> Decompress(std::string_view body, uint64_t raw_size, std::string_view what) {
   if (raw_size > kMaxRawBytes) return Status::Corruption(std::string(what) + " too large");
-  std::string raw(raw_size, '\0');
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), body.data(), body.size());
-  if (ZSTD_isError(n) || n != raw_size) {
-    return Status::Corruption(std::string(what) + " body does not decompress");
+  std::string raw;
+  if (!ZstdDecompressExactly(body, raw_size, &raw)) {
+    return Status::Corruption(std::string(what) + " body does not decompress to its size");
   }
   return raw;
 }
@@ -261,7 +267,11 @@ Result<IndexMeta> DecodeIndexMeta(std::string_view object) {
   }
   uint32_t n = 0;
   VECPUFF_RETURN_IF_ERROR(d.ReadU32(&n, "centroid count"));
-  if (n > d.remaining()) return Status::Corruption("index meta centroid count too large");
+  // Each centroid record takes at least kMinCentroidBytes, each doc record kMinDocBytes:
+  // counts are bounded by what is left before anything is allocated for them.
+  if (n > d.remaining() / kMinCentroidBytes) {
+    return Status::Corruption("index meta centroid count too large");
+  }
   m.centroids.resize(n);
   for (auto& c : m.centroids) {
     uint32_t len = 0;
@@ -282,7 +292,9 @@ Result<IndexMeta> DecodeIndexMeta(std::string_view object) {
   VECPUFF_RETURN_IF_ERROR(d.ReadU32(&n, "removed count"));
   VECPUFF_RETURN_IF_ERROR(ReadArray(&d, n, &m.removed_centroids, "removed centroids"));
   VECPUFF_RETURN_IF_ERROR(d.ReadU32(&n, "doc count"));
-  if (n > d.remaining()) return Status::Corruption("index meta doc count too large");
+  if (n > d.remaining() / kMinDocBytes) {
+    return Status::Corruption("index meta doc count too large");
+  }
   m.docs.resize(n);
   for (auto& doc : m.docs) {
     VECPUFF_RETURN_IF_ERROR(d.ReadU32(&doc.docno, "docno"));

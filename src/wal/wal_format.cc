@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -10,6 +11,7 @@
 
 #include "common/coding.h"
 #include "common/hash.h"
+#include "common/zstd_decompress.h"
 
 namespace vecpuff {
 namespace {
@@ -101,8 +103,10 @@ bool HasAttributes(WalOpType type) {
   return type == WalOpType::kUpsert || type == WalOpType::kPatch;
 }
 
-// Writes `n` bytes at *p and advances it.
+// Writes `n` bytes at *p and advances it. An empty vector's data() may be null, and memcpy
+// from null is undefined even for 0 bytes (UBSan: an upsert without a vector).
 inline void Emit(char** p, const void* data, size_t n) {
+  if (n == 0) return;
   std::memcpy(*p, data, n);
   *p += n;
 }
@@ -442,10 +446,8 @@ Result<WalEntry> DecodeWalEntry(std::string_view object, uint64_t expected_seq) 
     if (body.size() != raw_size) return Status::Corruption("WAL raw payload size mismatch");
     raw.assign(body);
   } else if (compression == kWalCompressionZstd) {
-    raw.resize(raw_size);
-    size_t n = ZSTD_decompress(raw.data(), raw.size(), body.data(), body.size());
-    if (ZSTD_isError(n) || n != raw_size) {
-      return Status::Corruption("WAL payload does not decompress");
+    if (!ZstdDecompressExactly(body, raw_size, &raw)) {
+      return Status::Corruption("WAL payload does not decompress to its stated size");
     }
   } else {
     return Status::Corruption("unknown WAL compression " + std::to_string(compression));
