@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 
@@ -28,9 +29,14 @@ void SendJson(httplib::Response& res, const nlohmann::json& body) {
   SendJson(res, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
+// Seconds a client is told to wait after a 429 (set once, from HttpServerOptions).
+std::atomic<int> retry_after_seconds{1};
+
 void SendError(httplib::Response& res, const Status& status) {
   res.status = HttpStatusFor(status);
   res.set_content(ErrorBody(status.message()), kJson);
+  if (res.status == 429) res.set_header("Retry-After", std::to_string(retry_after_seconds.load()));
+  if (res.status == 401) res.set_header("WWW-Authenticate", "Bearer");
   if (res.status >= 500) spdlog::warn("request failed: {}", status.ToString());
 }
 
@@ -52,11 +58,12 @@ std::string DefaultMessage(int status) {
 // Reads the request body into *body in one buffer sized by Content-Length (when it is within
 // `max_bytes`), where httplib would grow its own a few KB at a time, copying it each time it
 // doubles: a write body of 1 MB or more would be copied about twice more and its memory
-// touched afresh. httplib still enforces max_body_bytes (413) and reports broken bodies; on
-// false, the response status is set and the error handler writes the body. A multipart
-// body is read and dropped, leaving an empty body, as httplib's own reading leaves it.
-bool ReadBody(const httplib::Request& req, const httplib::ContentReader& reader, size_t max_bytes,
-              std::string* body) {
+// touched afresh. A body that grows past `max_bytes` (chunked, so with no Content-Length
+// for the pre-routing check) is cut off with 413; httplib reports broken bodies. On false,
+// the response status is set and the error handler writes the body. A multipart body is
+// read and dropped, leaving an empty body, as httplib's own reading leaves it.
+bool ReadBody(const httplib::Request& req, httplib::Response& res,
+              const httplib::ContentReader& reader, size_t max_bytes, std::string* body) {
   if (req.is_multipart_form_data()) {
     return reader([](const httplib::MultipartFormData&) { return true; },
                   [](const char*, size_t) { return true; });
@@ -67,10 +74,21 @@ bool ReadBody(const httplib::Request& req, const httplib::ContentReader& reader,
   if (ec == std::errc() && end == length.data() + length.size() && n <= max_bytes) {
     body->reserve(n);
   }
-  return reader([body](const char* data, size_t size) {
+  bool too_large = false;
+  const bool ok = reader([&](const char* data, size_t size) {
+    if (size > max_bytes - body->size()) {
+      too_large = true;
+      return false;
+    }
     body->append(data, size);
     return true;
   });
+  if (too_large) {
+    res.status = 413;
+    res.set_header("Connection", "close");
+    return false;
+  }
+  return ok;
 }
 
 }  // namespace
@@ -79,7 +97,9 @@ HttpServer::HttpServer(Database* db, HttpServerOptions options)
     : db_(db),
       tpuf_(db),
       options_(std::move(options)),
+      auth_(options_.api_keys, options_.allow_anonymous),
       server_(std::make_unique<httplib::Server>()) {
+  retry_after_seconds = std::max(1, options_.retry_after_seconds);
   RegisterRoutes();
 }
 
@@ -125,6 +145,30 @@ void HttpServer::RegisterRoutes() {
         res.set_content(ErrorBody("internal error"), kJson);
       });
 
+  // Runs before routing, so before any body is read: credentials, then the body's size.
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!(req.method == "GET" && req.path == "/health")) {
+      Status allowed = auth_.Check(req.get_header_value("Authorization"));
+      if (!allowed.ok()) {
+        SendError(res, allowed);
+        // Any body is left unread, so the connection cannot carry another request.
+        res.set_header("Connection", "close");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    const std::string length = req.get_header_value("Content-Length");
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
+    if ((ec == std::errc() && n > options_.max_body_bytes) ||
+        ec == std::errc::result_out_of_range) {
+      // The body is never read: close the connection rather than drain it.
+      res.status = 413;
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
   s.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("OK", "text/plain");
   });
@@ -141,7 +185,7 @@ void HttpServer::RegisterRoutes() {
                                                            const httplib::ContentReader& reader) {
     const std::string ns = req.matches[1];
     std::string body;
-    if (!ReadBody(req, reader, options_.max_body_bytes, &body)) return;
+    if (!ReadBody(req, res, reader, options_.max_body_bytes, &body)) return;
     auto request = ParseWriteRequest(body);
     if (!request.ok()) return SendError(res, request.status());
     std::string().swap(body);  // the request holds everything now
@@ -156,7 +200,7 @@ void HttpServer::RegisterRoutes() {
                                                            const httplib::ContentReader& reader) {
     const std::string ns = req.matches[1];
     std::string body;
-    if (!ReadBody(req, reader, options_.max_body_bytes, &body)) return;
+    if (!ReadBody(req, res, reader, options_.max_body_bytes, &body)) return;
     auto request = ParseQueryRequest(body);
     if (!request.ok()) return SendError(res, request.status());
     // The engine reads an empty vector as "rank by attributes" (the turbopuffer API's);
@@ -208,7 +252,7 @@ void HttpServer::RegisterTurbopufferRoutes() {
     return [this, send, method](const httplib::Request& req, httplib::Response& res,
                                 const httplib::ContentReader& reader) {
       std::string body;
-      if (!ReadBody(req, reader, options_.max_body_bytes, &body)) return;
+      if (!ReadBody(req, res, reader, options_.max_body_bytes, &body)) return;
       send(res, (tpuf_.*method)(req.matches[1], body));
     };
   };

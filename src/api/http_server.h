@@ -16,8 +16,12 @@
 //   GET  /v1/namespaces/{ns}/hint_cache_warm
 //   POST /v2/namespaces/{ns}/explain_query, POST /v1/namespaces/{ns}/_debug/recall
 //
-// Every error is {"status":"error","error":"..."} with the code from api/http_status.h.
-// Request bodies over max_body_bytes are refused (413) before they are parsed.
+// Every error is {"status":"error","error":"..."} with the code from api/http_status.h; a 429
+// (backpressure) carries Retry-After. Before any route runs, a request must pass the API key
+// check (api/auth.h; 401 with WWW-Authenticate: Bearer), except GET /health, which load
+// balancers probe without credentials; then a Content-Length over max_body_bytes gets 413
+// at once, without reading the body. A chunked body is cut off with 413 as soon as it
+// exceeds max_body_bytes. Bodies are parsed only once wholly received.
 //
 // Thread safety: Start() and Stop() may be called from different threads; requests are
 // served on a pool of `threads` workers.
@@ -26,7 +30,9 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "api/auth.h"
 #include "api/tpuf_service.h"
 #include "common/status.h"
 #include "db/database.h"
@@ -45,6 +51,11 @@ struct HttpServerOptions {
   int64_t write_timeout_ms = 30000;
   int64_t keep_alive_timeout_ms = 5000;
   size_t max_body_bytes = 256 * 1024 * 1024;
+  // Accepted API keys; none: anonymous access (ApiKeyAuth).
+  std::vector<std::string> api_keys;
+  bool allow_anonymous = false;
+  // The Retry-After sent with 429 responses, in seconds.
+  int retry_after_seconds = 1;
 };
 
 class HttpServer {
@@ -68,6 +79,7 @@ class HttpServer {
   Database* const db_;
   TpufService tpuf_;
   const HttpServerOptions options_;
+  const ApiKeyAuth auth_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int bound_port_ = 0;

@@ -531,6 +531,7 @@ const std::vector<OptionSpec>& Specs() {
         IntegerOption("cache", "memory_bytes", &O::cache, &Cch::memory_bytes, 0, kTiB),
 
         SecretListOption("auth", "api_keys", &O::auth, &Au::api_keys, ApiKey),
+        StringOption("auth", "api_keys_file", &O::auth, &Au::api_keys_file, AnyString),
         BoolOption("auth", "allow_anonymous", &O::auth, &Au::allow_anonymous),
     };
   }();
@@ -679,6 +680,7 @@ constexpr EnvBinding kEnvBindings[] = {
     {"AWS_SESSION_TOKEN", "storage.session_token", "S3 session token (temporary credentials)"},
     {"LOCAL_CACHE_PATH", "cache.path", "local cache directory"},
     {"VECPUFF_API_KEYS", "auth.api_keys", "comma-separated API keys"},
+    {"VECPUFF_API_KEYS_FILE", "auth.api_keys_file", "file of API keys, one per line"},
     {"RUST_LOG", "log.level",
      "log level, env_logger syntax (\"debug\", \"vecpuff=debug,hyper=info\"); "
      "ignored if VECPUFF_LOG is set",
@@ -943,6 +945,28 @@ Status ApplyConfigToml(std::string_view toml_text, std::string_view source_name,
   return Status::InvalidArgument(std::move(message));
 }
 
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  // 127.0.0.0/8 in dotted-quad form.
+  if (!host.starts_with("127.")) return false;
+  int parts = 2;  // "127" and the one being read
+  int digits = 0;
+  int value = 0;
+  for (char c : std::string_view(host).substr(4)) {
+    if (c == '.') {
+      if (digits == 0) return false;
+      ++parts;
+      digits = value = 0;
+    } else if (c >= '0' && c <= '9') {
+      value = value * 10 + (c - '0');
+      if (++digits > 3 || value > 255) return false;
+    } else {
+      return false;
+    }
+  }
+  return parts == 4 && digits > 0;
+}
+
 Status ValidateOptions(const Options& options) {
   // Every key on its own: run the value through the same check as the config file does.
   Options scratch = options;
@@ -971,7 +995,43 @@ Status ValidateOptions(const Options& options) {
         "got {} (writes would be refused before indexing starts)",
         indexing.max_unindexed_bytes, indexing.unindexed_bytes_trigger));
   }
+  const AuthOptions& auth = options.auth;
+  if (auth.api_keys.empty() && auth.api_keys_file.empty() && !auth.allow_anonymous &&
+      !IsLoopbackHost(options.server.host)) {
+    return Status::InvalidArgument(fmt::format(
+        "[server] host: {} is not a loopback address and no API keys are configured; set "
+        "[auth] api_keys (or api_keys_file, VECPUFF_API_KEYS), or set [auth] "
+        "allow_anonymous = true to serve anyone who can connect",
+        Quote(options.server.host)));
+  }
   return Status::OK();
+}
+
+Result<std::vector<std::string>> ReadApiKeyFile(const std::string& path) {
+  VECPUFF_ASSIGN_OR_RETURN(std::string text, ReadConfigFile(path, "[auth] api_keys_file"));
+  std::vector<std::string> keys;
+  size_t line_no = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.remove_suffix(1);
+    }
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty() || line.front() == '#') continue;
+    // Secrets: the message says where, never what.
+    Status valid = ApiKey(line);
+    if (!valid.ok())
+      return valid.WithContext(fmt::format("API key file {} line {}", path, line_no));
+    keys.emplace_back(line);
+  }
+  if (keys.empty()) {
+    return Status::InvalidArgument(fmt::format("API key file {} holds no key", path));
+  }
+  return keys;
 }
 
 Result<LoadedOptions> LoadOptions(int argc, const char* const* argv, const Environment& env) {
@@ -1012,6 +1072,14 @@ Result<LoadedOptions> LoadOptions(int argc, const char* const* argv, const Envir
   }
 
   // 4. Combinations (each value was checked as it was set).
+  // 4. Keys from the key file join the others.
+  if (!loaded.options.auth.api_keys_file.empty()) {
+    auto keys = ReadApiKeyFile(loaded.options.auth.api_keys_file);
+    if (!keys.ok()) return keys.status().WithContext("[auth] api_keys_file");
+    auto& all = loaded.options.auth.api_keys;
+    all.insert(all.end(), keys->begin(), keys->end());
+  }
+
   Status valid = ValidateOptions(loaded.options);
   if (!valid.ok()) return valid.WithContext("invalid configuration");
   return loaded;

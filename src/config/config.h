@@ -83,10 +83,17 @@ Status ApplyConfigToml(std::string_view toml_text, std::string_view source_name,
 
 // Checks every field of `options` against its documented range, and the rules that tie
 // fields together (storage.backend "s3" needs a bucket; retry_base_backoff_ms <=
-// retry_max_backoff_ms; indexing.unindexed_bytes_trigger < indexing.max_unindexed_bytes).
+// retry_max_backoff_ms; indexing.unindexed_bytes_trigger < indexing.max_unindexed_bytes;
+// a server.host that is not loopback needs API keys or auth.allow_anonymous).
 // Returns OK or InvalidArgument naming the first offending key. Use it on Options built in
 // code; LoadOptions already calls it.
 Status ValidateOptions(const Options& options);
+
+// The keys in an API key file (auth.api_keys_file): one per line, blank lines and lines
+// starting with '#' skipped, surrounding spaces trimmed. NotFound/IOError if the file cannot
+// be read; InvalidArgument naming the line (never the key) for an invalid key, or if the
+// file holds no key. LoadOptions calls it and adds the keys to auth.api_keys.
+Result<std::vector<std::string>> ReadApiKeyFile(const std::string& path);
 
 // The effective configuration as text for the start-up log: one "section.key = value" line
 // per key, in config.toml order (valid TOML apart from masked secrets). Secrets are never

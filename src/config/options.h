@@ -254,21 +254,32 @@ struct CacheOptions {
   bool operator==(const CacheOptions&) const = default;
 };
 
-// [auth]
-// NOTE: authentication is enforced from a later issue on; until then these are validated
-// but every request is accepted.
+// [auth]: API keys. Every request but GET /health must carry "Authorization: Bearer <key>"
+// with one of the accepted keys, else it gets 401 (api/auth.h). With no keys at all the
+// server accepts anonymous requests, but only on a loopback address: serving any other
+// address without keys needs allow_anonymous = true (ValidateOptions enforces it).
 struct AuthOptions {
-  // Accepted API keys (sent as "Authorization: Bearer <key>"). Default empty. Secrets:
-  // never logged (DescribeOptions prints only how many there are). Prefer the
-  // VECPUFF_API_KEYS environment variable to writing them into config.toml.
+  // Accepted API keys. Default empty. Secrets: never logged (DescribeOptions prints only how
+  // many there are). Prefer the VECPUFF_API_KEYS environment variable or api_keys_file to
+  // writing them into config.toml.
   std::vector<std::string> api_keys;
 
-  // Accept requests without a valid key. Default false. With no api_keys and
-  // allow_anonymous false, every request will be refused once auth is enforced.
+  // A file of further accepted keys, one per line; blank lines and lines starting with '#'
+  // are ignored. Default "" (none). Read once at start-up (LoadOptions); a file that is
+  // missing, unreadable or holds no key stops start-up.
+  std::string api_keys_file;
+
+  // Accept requests that carry no Authorization header even when keys are configured, and
+  // allow serving a non-loopback address with no keys at all. Default false. A request that
+  // does carry a key must still carry a valid one.
   bool allow_anonymous = false;
 
   bool operator==(const AuthOptions&) const = default;
 };
+
+// True if `host` (a [server] host value) is a loopback address: "localhost", 127.0.0.0/8 or
+// "::1". Anything else, "0.0.0.0" and "::" included, is reachable from other machines.
+bool IsLoopbackHost(const std::string& host);
 
 struct Options {
   ServerOptions server;

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -53,6 +54,10 @@ HttpServerOptions MakeHttpOptions(const Options& o) {
   h.write_timeout_ms = o.server.write_timeout_ms;
   h.keep_alive_timeout_ms = o.server.idle_timeout_ms;
   h.max_body_bytes = o.server.max_body_bytes;
+  h.api_keys = o.auth.api_keys;
+  h.allow_anonymous = o.auth.allow_anonymous;
+  // Backpressure lasts until the compactor's next passes index the backlog.
+  h.retry_after_seconds = static_cast<int>(std::max<int64_t>(1, o.compactor.interval_ms / 1000));
   return h;
 }
 
@@ -155,6 +160,16 @@ int Run(int argc, char** argv) {
     return 1;
   }
   spdlog::info("listening on http://{}:{}", options.server.host, server.port());
+  if (options.auth.api_keys.empty()) {
+    spdlog::warn(
+        "no API keys configured: accepting anonymous requests{}; set [auth] api_keys, "
+        "api_keys_file or VECPUFF_API_KEYS to require a key",
+        IsLoopbackHost(options.server.host) ? " on a loopback address only"
+                                            : " from anyone (allow_anonymous = true)");
+  } else {
+    spdlog::info("API keys required: {} key(s){}", options.auth.api_keys.size(),
+                 options.auth.allow_anonymous ? "; requests without a key also accepted" : "");
+  }
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -111,6 +111,8 @@ region = "file-region"
 local_root = "/file/root"
 [cache]
 path = "/file/cache"
+[auth]
+allow_anonymous = true
 )");
   // File only.
   auto loaded = Load({"--config", path});
@@ -279,7 +281,8 @@ TEST_F(ConfigTest, VecpuffLogWinsOverRustLog) {
 
 TEST_F(ConfigTest, FlagsInBothForms) {
   auto loaded = Load({"--port=8080", "--host", "0.0.0.0", "--data-dir=/d", "--log-level=trace",
-                      "--storage", "local"});
+                      "--storage", "local"},
+                     {{"VECPUFF_API_KEYS", "k1"}});
   ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
   EXPECT_EQ(loaded->options.server.port, 8080);
   EXPECT_EQ(loaded->options.server.host, "0.0.0.0");
@@ -366,6 +369,65 @@ TEST(CaptureProcessEnvironmentTest, SeesTheProcessEnvironment) {
   if (path == nullptr) GTEST_SKIP() << "PATH is not set";
   ASSERT_TRUE(env.count("PATH"));
   EXPECT_EQ(env.at("PATH"), path);
+}
+
+// --- API keys and the listen address ----------------------------------------------------
+
+TEST(IsLoopbackHostTest, OnlyLoopbackAddressesCount) {
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "127.255.255.255", "localhost", "::1"}) {
+    EXPECT_TRUE(IsLoopbackHost(host)) << host;
+  }
+  for (const char* host :
+       {"0.0.0.0", "::", "10.0.0.1", "128.0.0.1", "127.0.0", "127.0.0.1.5", "127.0.0.256",
+        "127..0.1", "127.0.0.1 ", "localhost.example.com", "1270.0.0.1", "example.com"}) {
+    EXPECT_FALSE(IsLoopbackHost(host)) << host;
+  }
+}
+
+TEST_F(ConfigTest, NonLoopbackHostNeedsKeysOrAllowAnonymous) {
+  auto open = Load({"--host", "0.0.0.0"});
+  ASSERT_FALSE(open.ok());
+  EXPECT_EQ(open.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(open.status().message(),
+              HasSubstr("[server] host: \"0.0.0.0\" is not a loopback address and no API keys "
+                        "are configured"));
+  EXPECT_THAT(open.status().message(), HasSubstr("allow_anonymous = true"));
+
+  WriteFile("anon.toml", "[server]\nhost = \"0.0.0.0\"\n[auth]\nallow_anonymous = true\n");
+  EXPECT_TRUE(Load({"--config", "anon.toml"}).ok());
+  EXPECT_TRUE(Load({"--host", "0.0.0.0"}, {{"VECPUFF_API_KEYS", "k1"}}).ok());
+  EXPECT_TRUE(Load({"--host", "127.0.0.1"}).ok());
+}
+
+TEST_F(ConfigTest, ApiKeyFileAddsItsKeys) {
+  const std::string file = WriteFile("keys.txt",
+                                     "# production keys\n"
+                                     "  key-from-file-1  \n"
+                                     "\n"
+                                     "key-from-file-2\r\n");
+  auto loaded = Load({"--host", "0.0.0.0"},
+                     {{"VECPUFF_API_KEYS_FILE", file}, {"VECPUFF_API_KEYS", "key-from-env"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->options.auth.api_keys,
+            (std::vector<std::string>{"key-from-env", "key-from-file-1", "key-from-file-2"}));
+  EXPECT_EQ(loaded->options.auth.api_keys_file, file);
+}
+
+TEST_F(ConfigTest, BadApiKeyFileStopsStartupWithoutEchoingTheKey) {
+  const std::string missing =
+      Load({}, {{"VECPUFF_API_KEYS_FILE", "/nonexistent/keys"}}).status().message();
+  EXPECT_THAT(missing, HasSubstr("/nonexistent/keys"));
+  EXPECT_THAT(missing, HasSubstr("does not exist"));
+
+  const std::string empty = WriteFile("empty.txt", "# nothing here\n\n");
+  EXPECT_THAT(Load({}, {{"VECPUFF_API_KEYS_FILE", empty}}).status().message(),
+              HasSubstr("holds no key"));
+
+  const std::string bad = WriteFile("bad.txt", "good-key\nsecret\x01part\n");
+  const std::string message = Load({}, {{"VECPUFF_API_KEYS_FILE", bad}}).status().message();
+  EXPECT_THAT(message, HasSubstr("line 2"));
+  EXPECT_THAT(message, HasSubstr("control characters"));
+  EXPECT_EQ(message.find("secret"), std::string::npos) << message;
 }
 
 }  // namespace
