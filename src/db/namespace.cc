@@ -80,7 +80,8 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
   }
   {
     std::lock_guard<std::mutex> log_lock(log_mu_);
-    // Round trip 2: the index metas and the WAL past the index, concurrently.
+    // Round trip 2: the index metas and the first window of the WAL past the index,
+    // concurrently.
     std::future<Result<std::unique_ptr<IndexState>>> index;
     if (m.index.generation > 0) {
       index = std::async(std::launch::async, [this, &m] { return LoadIndex(m.index); });
@@ -104,22 +105,60 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
       index_generation_.store(0);
       next_seq_.store(m.index.indexed_through_seq + 1);
     }
-    Status replay = ReplayLocked(m.wal_next_seq_hint);
-    // A drop the replay applied (or the manifest's, reopened since we read it): bring the
-    // manifest up to it, as every catch-up does.
-    if (replay.ok()) replay = SyncManifestWithDropLocked();
+    const uint64_t hint = m.wal_next_seq_hint;
+    const uint64_t first = m.index.indexed_through_seq + 1;
+    const uint64_t window_end =
+        std::min(std::max(first, hint) + kManifestHintInterval + 1, first + kReplayWindow);
+    std::vector<std::string> window;
+    for (uint64_t seq = first; seq < window_end; ++seq) {
+      window.push_back(WalKey(options_->key_prefix, name_, seq));
+    }
+    std::vector<Result<GetResult>> objects = ParallelGet(store_, window, window.size());
+    // The index goes in before any entry is applied: applying an entry asks whether its
+    // patched and deleted documents exist (ExistsLocked), and for an indexed document only
+    // the index can say. Replayed into an empty index, patches and deletes of indexed
+    // documents were dropped as no-ops, and acknowledged writes vanished at a restart.
     if (index.valid()) {
       auto loaded = index.get();
       VECPUFF_RETURN_IF_ERROR(loaded.status());
       std::unique_lock<std::shared_mutex> state_lock(state_mu_);
-      // A drop the replay applied makes that index (from before it) stale: an empty one stays.
-      if (dropped_seq_.load() > m.index.indexed_through_seq)
-        loaded = std::make_unique<IndexState>();
-      index_ = std::move(*loaded);
+      // An index from before the manifest's drop holds deleted documents: an empty one stays.
+      // (A drop the replay applies below empties the index it finds, as any drop does.)
+      if (dropped_seq_.load() <= m.index.indexed_through_seq) index_ = std::move(*loaded);
       index_generation_.store(m.index.generation);
       ++epoch_;
       if (index_->dims() != 0) applied_dims_.store(index_->dims());
     }
+    // The prefetched window, applied as ReplayLocked applies one; if all of it existed, the
+    // replay goes on from its end.
+    Status replay;
+    bool whole_window = true;
+    for (size_t i = 0; i < objects.size() && replay.ok(); ++i) {
+      const uint64_t seq = first + i;
+      if (objects[i].status().IsNotFound()) {
+        if (seq < hint) {
+          replay = Status::Corruption("WAL of namespace '" + name_ + "' is missing " + window[i] +
+                                      " below its manifest hint " + std::to_string(hint));
+        }
+        whole_window = false;
+        break;
+      }
+      if (!objects[i].ok()) {
+        replay = objects[i].status().WithContext("reading " + window[i]);
+        break;
+      }
+      Result<WalEntry> entry = DecodeWalEntry(objects[i]->data, seq);
+      if (!entry.ok()) {
+        replay = entry.status();
+        break;
+      }
+      std::vector<WriteResult> ignored;
+      ApplyEntryLocked(*entry, objects[i]->data.size(), &ignored);
+    }
+    if (replay.ok() && whole_window) replay = ReplayLocked(hint);
+    // A drop the replay applied (or the manifest's, reopened since we read it): bring the
+    // manifest up to it, as every catch-up does.
+    if (replay.ok()) replay = SyncManifestWithDropLocked();
     VECPUFF_RETURN_IF_ERROR(replay);
   }
   open_.store(true, std::memory_order_release);
@@ -1162,15 +1201,23 @@ Result<QueryResult> Namespace::Query(const QueryRequest& request) {
     Result<QueryResult> result = QueryOnce(request, &retry);
     if (retry) {
       // The index changed while postings were read, or an object of our snapshot was
-      // deleted (we served an index older than the grace period): adopt the current index
-      // unless a compaction is doing so right now, then search again.
+      // deleted (we served an index older than the grace period, or another process's
+      // commit collected it): adopt the current index, then search again. If this process's
+      // compactor is committing, wait for it first: retrying against the same stale index
+      // while it runs would use up every attempt in microseconds.
       if (attempt >= 8) {
         if (fresh.valid()) (void)fresh.get();
         return Status::Unavailable("index of '" + name_ +
                                    "' kept changing during the query; try again");
       }
-      std::unique_lock<std::mutex> compacting(compact_mu_, std::try_to_lock);
-      if (compacting.owns_lock()) (void)RefreshIndex();
+      if (attempt > 0) {
+        // Commits racing this query: give them a moment to settle (1, 2, 4 .. 64 ms).
+        std::this_thread::sleep_for(std::chrono::milliseconds(1 << std::min(attempt - 1, 6)));
+      }
+      {
+        std::lock_guard<std::mutex> compacting(compact_mu_);
+        (void)RefreshIndex();
+      }
       continue;
     }
     if (strong && !probed) {
@@ -1936,6 +1983,9 @@ bool Namespace::TailMeetsTrigger(bool force) {
 
 Status Namespace::Compact(bool force) {
   std::lock_guard<std::mutex> lock(compact_mu_);
+  // Writes through other servers reach this process only by reading the WAL: without this,
+  // a compactor-only node (or one nobody queries) would never index them.
+  VECPUFF_RETURN_IF_ERROR(CatchUp());
   VECPUFF_RETURN_IF_ERROR(RefreshIndex());
   if (manifest_dropped_seq_.load() < dropped_seq_.load()) {
     // A drop applied here that the manifest does not show yet: reset it, then adopt the

@@ -277,6 +277,48 @@ TEST(IndexTest, RecallHoldsThroughChurnAndNothingStaleIsReturned) {
   EXPECT_GE(CheckQueries(&db2, "ns", model, &data, 30), 0.9);
 }
 
+// Regression (found by the crash harness): a restarted process replayed the WAL past the
+// index before installing the index, so patches and deletes of indexed documents found
+// nothing to change and vanished: acknowledged writes lost at every restart.
+TEST(IndexTest, PatchesAndDeletesOfIndexedDocumentsSurviveARestart) {
+  std::unique_ptr<ObjectStore> store = NewMemoryStore();
+  Data data(17);
+  Model model;
+  {
+    Database db(store.get(), IndexOptions());
+    std::vector<std::pair<std::string, std::vector<float>>> rows;
+    for (int i = 0; i < 200; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+    ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
+    ASSERT_TRUE(db.Compact("ns").ok());
+    // Now in the tail only: patches and deletes of indexed documents.
+    WriteRequest w;
+    for (int i = 0; i < 50; ++i) {
+      w.deletes.push_back("d" + std::to_string(i));
+      model.docs.erase("d" + std::to_string(i));
+    }
+    for (int i = 50; i < 100; ++i) {
+      PatchRow p;
+      p.id = "d" + std::to_string(i);
+      p.attributes = {{"patched", true}};
+      model.docs[p.id].second["patched"] = true;
+      w.patch_rows.push_back(p);
+    }
+    ASSERT_TRUE(db.Write("ns", std::move(w)).ok());
+  }
+  Database restarted(store.get(), IndexOptions());
+  QueryRequest all = Q(data.Next(), 1000);
+  all.exact = true;
+  auto got = restarted.Query("ns", all);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->hits.size(), model.docs.size());
+  for (const auto& h : got->hits) {
+    auto it = model.docs.find(h.id);
+    ASSERT_TRUE(it != model.docs.end()) << "deleted document " << h.id << " came back";
+    EXPECT_EQ(h.attributes, it->second.second) << h.id;
+  }
+  EXPECT_GE(CheckQueries(&restarted, "ns", model, &data, 20), 0.9);
+}
+
 TEST(IndexTest, KResultsEvenWhenMostDocumentsNearTheQueryAreDeleted) {
   std::unique_ptr<ObjectStore> owned = NewMemoryStore();
   ObjectStore& store = *owned;
