@@ -1,11 +1,18 @@
 #include "api/http_server.h"
 
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstring>
+#include <functional>
 
 #include "api/http_status.h"
 #include "api/json_codec.h"
@@ -91,6 +98,156 @@ bool ReadBody(const httplib::Request& req, httplib::Response& res,
   return ok;
 }
 
+// A cpp-httplib server whose read timeout bounds a whole request, not each read: httplib
+// 0.11 applies read_timeout to every read, so a client that sends one byte now and then (a
+// slow loris) would hold a worker thread forever, and as many such clients as there are
+// workers would starve the server. Here a request must arrive completely, headers and body,
+// within read_timeout_ms of its first byte, or its connection is closed. The keep-alive
+// loop is httplib's own (process_and_close_socket), with this stream in place of its
+// socket stream, and it also notices a stopping server within 100 ms instead of waiting
+// out the idle timeout.
+class DeadlineStream final : public httplib::Stream {
+ public:
+  DeadlineStream(int sock, int64_t read_timeout_ms, int64_t write_timeout_ms)
+      : sock_(sock), read_timeout_ms_(read_timeout_ms), write_timeout_ms_(write_timeout_ms) {}
+
+  // Starts the clock of the next request.
+  void StartRequest() {
+    deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(read_timeout_ms_);
+  }
+
+  // Waits up to `idle_ms` for the next request's first byte; false if none came, the peer
+  // closed, or `stopping` turned true.
+  bool WaitForRequest(int64_t idle_ms, const std::function<bool()>& stopping) {
+    if (begin_ < end_) return true;
+    for (int64_t waited = 0; waited < idle_ms && !stopping(); waited += 100) {
+      const int r = Poll(POLLIN, static_cast<int>(std::min<int64_t>(100, idle_ms - waited)));
+      if (r != 0) return r > 0;
+    }
+    return false;
+  }
+
+  bool is_readable() const override {
+    if (begin_ < end_) return true;
+    const int64_t left = RemainingMs();
+    return left > 0 && Poll(POLLIN, static_cast<int>(left)) > 0;
+  }
+  // As httplib's own stream: a peer that has closed its side (a request cut short) is gone,
+  // and gets no answer.
+  bool is_writable() const override {
+    if (Poll(POLLOUT, static_cast<int>(write_timeout_ms_)) <= 0) return false;
+    if (Poll(POLLIN, 0) == 0) return true;
+    char c;
+    return ::recv(sock_, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+  }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (begin_ == end_) {
+      if (!is_readable()) return -1;
+      // Small reads (httplib reads request lines a byte at a time) are served from a buffer.
+      if (size >= sizeof(buffer_)) return Recv(ptr, size);
+      const ssize_t n = Recv(buffer_, sizeof(buffer_));
+      if (n <= 0) return n;
+      begin_ = 0;
+      end_ = static_cast<size_t>(n);
+    }
+    const size_t n = std::min(size, end_ - begin_);
+    std::memcpy(ptr, buffer_ + begin_, n);
+    begin_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    ssize_t n;
+    do {
+      n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    AddressOf(/*peer=*/true, &ip, &port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    AddressOf(/*peer=*/false, &ip, &port);
+  }
+  socket_t socket() const override { return sock_; }
+
+ private:
+  int64_t RemainingMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ -
+                                                                 std::chrono::steady_clock::now())
+        .count();
+  }
+  int Poll(short events, int timeout_ms) const {
+    pollfd p{sock_, events, 0};
+    int r;
+    do {
+      r = ::poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    return r;
+  }
+  ssize_t Recv(char* ptr, size_t size) {
+    ssize_t n;
+    do {
+      n = ::recv(sock_, ptr, size, 0);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+  void AddressOf(bool peer, std::string* ip, int* port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    const int r = peer ? getpeername(sock_, reinterpret_cast<sockaddr*>(&addr), &len)
+                       : getsockname(sock_, reinterpret_cast<sockaddr*>(&addr), &len);
+    if (r != 0) return;
+    char host[NI_MAXHOST];
+    char serv[NI_MAXSERV];
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof(host), serv, sizeof(serv),
+                    NI_NUMERICHOST | NI_NUMERICSERV) == 0) {
+      *ip = host;
+      *port = std::atoi(serv);
+    }
+  }
+
+  const int sock_;
+  const int64_t read_timeout_ms_;
+  const int64_t write_timeout_ms_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::now();
+  char buffer_[4096];
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+class DeadlineServer final : public httplib::Server {
+ public:
+  DeadlineServer(int64_t read_timeout_ms, int64_t write_timeout_ms, int64_t idle_timeout_ms)
+      : read_timeout_ms_(read_timeout_ms),
+        write_timeout_ms_(write_timeout_ms),
+        idle_timeout_ms_(idle_timeout_ms) {}
+
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    DeadlineStream stream(sock, read_timeout_ms_, write_timeout_ms_);
+    auto stopping = [this] { return svr_sock_ == INVALID_SOCKET; };
+    bool ok = false;
+    for (size_t left = keep_alive_max_count_; left > 0 && !stopping(); --left) {
+      if (!stream.WaitForRequest(idle_timeout_ms_, stopping)) break;
+      stream.StartRequest();
+      bool closed = false;
+      ok = process_request(stream, /*close_connection=*/left == 1, closed, nullptr);
+      if (!ok || closed) break;
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ok;
+  }
+
+  const int64_t read_timeout_ms_;
+  const int64_t write_timeout_ms_;
+  const int64_t idle_timeout_ms_;
+};
+
 }  // namespace
 
 HttpServer::HttpServer(Database* db, HttpServerOptions options)
@@ -98,7 +255,8 @@ HttpServer::HttpServer(Database* db, HttpServerOptions options)
       tpuf_(db),
       options_(std::move(options)),
       auth_(options_.api_keys, options_.allow_anonymous),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(std::make_unique<DeadlineServer>(options_.read_timeout_ms, options_.write_timeout_ms,
+                                               options_.keep_alive_timeout_ms)) {
   retry_after_seconds = std::max(1, options_.retry_after_seconds);
   RegisterRoutes();
 }
@@ -159,9 +317,14 @@ void HttpServer::RegisterRoutes() {
     const std::string length = req.get_header_value("Content-Length");
     uint64_t n = 0;
     auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), n);
-    if ((ec == std::errc() && n > options_.max_body_bytes) ||
-        ec == std::errc::result_out_of_range) {
-      // The body is never read: close the connection rather than drain it.
+    // A body claimed to be far over the limit is refused without reading a byte of it. One
+    // only a little over it (up to twice the limit) is still read and dropped by httplib
+    // before its 413: a client that sends its whole body before reading the answer (most
+    // do) would otherwise have its connection reset by the close and never see the 413.
+    const uint64_t drain_limit = options_.max_body_bytes > UINT64_MAX / 2
+                                     ? UINT64_MAX
+                                     : uint64_t{2} * options_.max_body_bytes;
+    if ((ec == std::errc() && n > drain_limit) || ec == std::errc::result_out_of_range) {
       res.status = 413;
       res.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;

@@ -19,9 +19,11 @@
 // Every error is {"status":"error","error":"..."} with the code from api/http_status.h; a 429
 // (backpressure) carries Retry-After. Before any route runs, a request must pass the API key
 // check (api/auth.h; 401 with WWW-Authenticate: Bearer), except GET /health, which load
-// balancers probe without credentials; then a Content-Length over max_body_bytes gets 413
-// at once, without reading the body. A chunked body is cut off with 413 as soon as it
-// exceeds max_body_bytes. Bodies are parsed only once wholly received.
+// balancers probe without credentials; then a Content-Length over twice max_body_bytes gets
+// 413 at once, without reading the body (one over max_body_bytes but within twice it is read
+// and dropped first, so that a client that sends before it reads sees the 413). A chunked
+// body is cut off with 413 as soon as it exceeds max_body_bytes. Bodies are parsed only
+// once wholly received.
 //
 // Thread safety: Start() and Stop() may be called from different threads; requests are
 // served on a pool of `threads` workers.
