@@ -308,8 +308,9 @@ Result<WriteRequest> ParseTpufWrite(const json& body, size_t max_id_bytes) {
   WriteRequest req;
   // The schema first: it says how base64 vectors are encoded.
   bool f16 = false;
+  size_t schema_dims = 0;
   if (auto it = body.find("schema"); it != body.end() && !it->is_null()) {
-    VECPUFF_ASSIGN_OR_RETURN(req.schema, ParseTpufSchema(*it, "schema", &f16));
+    VECPUFF_ASSIGN_OR_RETURN(req.schema, ParseTpufSchema(*it, "schema", &f16, &schema_dims));
   }
   req.typed = true;
   for (const auto& [key, value] : body.items()) {
@@ -399,6 +400,11 @@ Result<WriteRequest> ParseTpufWrite(const json& body, size_t max_id_bytes) {
       if (req.patch_by_filter == nullptr) {
         return Status::InvalidArgument(key + ".filters: missing");
       }
+      // Without it the request would still write an entry (and count the matches as
+      // patched) while changing nothing.
+      if (value.find("patch") == value.end()) {
+        return Status::InvalidArgument(key + ".patch: missing");
+      }
     } else if (key == "delete_by_filter_allow_partial" || key == "patch_by_filter_allow_partial") {
       if (value.is_null()) continue;
       if (!value.is_boolean()) return TypeError(key, "a boolean", value);
@@ -410,6 +416,18 @@ Result<WriteRequest> ParseTpufWrite(const json& body, size_t max_id_bytes) {
       return Unsupported(key);
     } else {
       return Status::InvalidArgument("unknown field '" + key + "'");
+    }
+  }
+  // A declared vector type names the dimensions: every upserted vector must have them (the
+  // engine then checks them against the namespace's).
+  if (schema_dims != 0) {
+    for (size_t i = 0; i < req.upsert_rows.size(); ++i) {
+      const size_t got = req.upsert_rows[i].vector.size();
+      if (got != schema_dims) {
+        return Status::InvalidArgument("upsert_rows[" + std::to_string(i) + "].vector: expected " +
+                                       std::to_string(schema_dims) +
+                                       " dimensions (schema.vector), got " + std::to_string(got));
+      }
     }
   }
   return req;
@@ -729,6 +747,11 @@ json EncodeTpufMetadata(const NamespaceMetadata& m) {
 namespace vecpuff {
 namespace {
 
+// Limits on what a schema may declare: the longest attribute name (db/database.cc's limit
+// for the attributes of rows) and the most dimensions (the largest limits.max_dimensions).
+constexpr size_t kMaxSchemaAttributeNameBytes = 128;
+constexpr size_t kMaxSchemaVectorDims = 65536;
+
 bool IsScalarType(std::string_view t) {
   return t == "string" || t == "int" || t == "uint" || t == "float" || t == "uuid" ||
          t == "datetime" || t == "bool";
@@ -738,11 +761,17 @@ bool IsScalarType(std::string_view t) {
 
 Result<std::map<std::string, AttributeSchema>> ParseTpufSchema(const json& body,
                                                                const std::string& path,
-                                                               bool* vector_f16) {
+                                                               bool* vector_f16,
+                                                               size_t* vector_dims) {
   if (!body.is_object()) return TypeError(path, "an object of attribute schemas", body);
   std::map<std::string, AttributeSchema> out;
   for (const auto& [name, spec] : body.items()) {
     const std::string apath = path + "." + name;
+    // As for the attributes of rows (db/database.cc): a name is a key of returned rows.
+    if (name.empty() || name.size() > kMaxSchemaAttributeNameBytes) {
+      return Status::InvalidArgument(apath + ": attribute names must be 1 to " +
+                                     std::to_string(kMaxSchemaAttributeNameBytes) + " bytes");
+    }
     AttributeSchema a;
     const json* type = &spec;
     if (spec.is_object()) {
@@ -768,11 +797,28 @@ Result<std::map<std::string, AttributeSchema>> ParseTpufSchema(const json& body,
     if (name == "vector") {
       const bool is_f16 = t.size() > 5 && t.front() == '[' && t.ends_with("]f16");
       const bool is_f32 = t.size() > 5 && t.front() == '[' && t.ends_with("]f32");
-      if (!is_f16 && !is_f32) {
+      // DIMS: a positive integer without leading zeros, at most kMaxSchemaVectorDims.
+      size_t dims = 0;
+      bool dims_ok = is_f16 || is_f32;
+      if (dims_ok) {
+        const std::string_view digits = std::string_view(t).substr(1, t.size() - 5);
+        dims_ok = !digits.empty() && digits.size() <= 6 && digits[0] != '0';
+        for (char c : digits) {
+          if (c < '0' || c > '9') {
+            dims_ok = false;
+            break;
+          }
+          dims = dims * 10 + static_cast<size_t>(c - '0');
+        }
+        dims_ok = dims_ok && dims <= kMaxSchemaVectorDims;
+      }
+      if (!dims_ok) {
         return Status::InvalidArgument(
-            apath + ": vector type must be [DIMS]f32 or [DIMS]f16, got '" + t + "'");
+            apath + ": vector type must be [DIMS]f32 or [DIMS]f16 (DIMS from 1 to " +
+            std::to_string(kMaxSchemaVectorDims) + "), got '" + t + "'");
       }
       if (vector_f16 != nullptr) *vector_f16 = is_f16;
+      if (vector_dims != nullptr) *vector_dims = dims;
       continue;  // the vector's type is the namespace's dimensions
     }
     if (name == "id") {

@@ -76,11 +76,12 @@ void AppendTpufStats(const TpufQueryStats& stats, uint64_t bytes_queried, uint64
                      std::string* out);
 nlohmann::json EncodeTpufMetadata(const NamespaceMetadata& metadata);
 // A write's `schema` or a schema update's body: {"attr": "type" | {"type", "filterable",
-// "regex"}}, checked; the vector's entry ([N]f32 or [N]f16) sets *vector_f16 (if given)
-// and is not returned.
+// "regex"}}, checked; the vector's entry ([N]f32 or [N]f16) sets *vector_f16 and
+// *vector_dims to N (each if given) and is not returned; without one they are unchanged.
 Result<std::map<std::string, AttributeSchema>> ParseTpufSchema(const nlohmann::json& body,
                                                                const std::string& path,
-                                                               bool* vector_f16);
+                                                               bool* vector_f16,
+                                                               size_t* vector_dims = nullptr);
 // The namespace's schema as turbopuffer shows it: its attribute types (with "id") and the
 // vector's.
 nlohmann::json EncodeTpufSchema(const NamespaceMetadata& metadata);

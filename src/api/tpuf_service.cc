@@ -609,7 +609,20 @@ Result<nlohmann::json> TpufService::Schema(const std::string& ns) {
 
 Result<nlohmann::json> TpufService::UpdateSchema(const std::string& ns, std::string_view body) {
   VECPUFF_ASSIGN_OR_RETURN(nlohmann::json tree, ParseJsonBody(body));
-  VECPUFF_ASSIGN_OR_RETURN(auto declared, ParseTpufSchema(tree, "schema", nullptr));
+  size_t dims = 0;
+  VECPUFF_ASSIGN_OR_RETURN(auto declared, ParseTpufSchema(tree, "schema", nullptr, &dims));
+  if (dims != 0) {
+    // The vector's type is the namespace's dimensions: a declaration of others is an error,
+    // not something to ignore. (Before the first vector fixes them, any is accepted.)
+    // (A namespace that does not exist yet has no dimensions to disagree with.)
+    auto md = db_->Metadata(ns);
+    if (!md.ok() && !md.status().IsNotFound()) return md.status();
+    if (md.ok() && md->dimensions != 0 && md->dimensions != dims) {
+      return Status::InvalidArgument("schema.vector: the namespace has " +
+                                     std::to_string(md->dimensions) + " dimensions, not " +
+                                     std::to_string(dims));
+    }
+  }
   VECPUFF_RETURN_IF_ERROR(db_->UpdateSchema(ns, declared).status());
   return Schema(ns);
 }
