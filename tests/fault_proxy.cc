@@ -120,6 +120,12 @@ void FaultProxy::SetFaults(double p_503, double p_drop_before, double p_drop_aft
   p_drop_after_ = p_drop_after;
 }
 
+void FaultProxy::SetStalls(double p_stall, int stall_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  p_stall_ = p_stall;
+  stall_ms_ = std::min(stall_ms, 4000);
+}
+
 void FaultProxy::AcceptLoop() {
   while (!stopping_) {
     pollfd p{listen_fd_, POLLIN, 0};
@@ -148,7 +154,8 @@ void FaultProxy::Serve(int client_fd) {
     return;
   }
   ++requests_;
-  enum { kForward, k503, kDropBefore, kDropAfter } action = kForward;
+  enum { kForward, k503, kDropBefore, kDropAfter, kStall } action = kForward;
+  int stall_ms = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     std::uniform_real_distribution<double> u(0, 1);
@@ -158,7 +165,18 @@ void FaultProxy::Serve(int client_fd) {
       action = kDropBefore;
     } else if (u(rng_) < p_drop_after_) {
       action = kDropAfter;
+    } else if (u(rng_) < p_stall_) {
+      action = kStall;
+      stall_ms = stall_ms_;
     }
+  }
+  if (action == kStall) {
+    ++stalled_;
+    for (int waited = 0; waited < stall_ms && !stopping_; waited += 10) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    close(client_fd);
+    return;
   }
   if (action == k503) {
     ++injected_503_;

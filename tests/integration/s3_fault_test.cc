@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -185,6 +187,71 @@ TEST_F(S3FaultTest, TransientFaultsAreRetriedAndInvisibleToClients) {
   }
   std::cerr << "proxy: " << proxy_->requests() << " requests, " << proxy_->injected()
             << " faults injected (" << proxy_->dropped_after() << " after S3 applied them)\n";
+}
+
+// Slow and stalled storage: every request is delayed, and some are read by the "store" and
+// never answered. The S3 client's request timeout turns a stall into a retry, so clients
+// see only added latency; nothing acknowledged is lost.
+TEST_F(S3FaultTest, StallsAndDelaysCostLatencyNotCorrectness) {
+  auto server = NewServer(true,
+                          "[storage]\nrequest_timeout_ms = 1000\nretry_max_attempts = 12\n"
+                          "retry_base_backoff_ms = 2\nretry_max_backoff_ms = 50\n"
+                          "retry_budget_ms = 30000\n[batching]\nwindow_ms = 2\n");
+  ASSERT_TRUE(server->Start());
+  proxy_->SetDelayMs(10);
+  proxy_->SetFaults(/*p_503=*/0.05, /*p_drop_before=*/0.03, /*p_drop_after=*/0.03);
+  proxy_->SetStalls(/*p_stall=*/0.1, /*stall_ms=*/3000);
+
+  constexpr int kWriters = 3, kRequests = 12, kRows = 2;
+  std::atomic<int> failed{0};
+  std::mutex mu;
+  std::vector<double> latencies_ms;
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      httplib::Client c("127.0.0.1", server->port());
+      c.set_read_timeout(120, 0);
+      for (int r = 0; r < kRequests; ++r) {
+        json body = {{"upsert_rows", Rows("s" + std::to_string(w) + "r" + std::to_string(r), kRows,
+                                          w * 1000 + r)}};
+        const auto start = std::chrono::steady_clock::now();
+        auto res = c.Post("/namespaces/faults", body.dump(), "application/json");
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
+        if (!res || res->status != 200) {
+          ++failed;
+          ADD_FAILURE() << "write failed: " << (res ? res->body : "no response");
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        latencies_ms.push_back(ms);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(proxy_->stalled(), 0u) << "no stall was injected";
+  proxy_->SetStalls(0, 0);
+  proxy_->SetFaults(0, 0, 0);
+  proxy_->SetDelayMs(0);
+
+  auto direct = NewServer(false, "");
+  ASSERT_TRUE(direct->Start());
+  auto values = AllValues(direct->port());
+  EXPECT_EQ(values.size(), size_t{kWriters * kRequests * kRows});
+  for (int w = 0; w < kWriters; ++w) {
+    for (int r = 0; r < kRequests; ++r) {
+      const std::string id = "s" + std::to_string(w) + "r" + std::to_string(r) + "-0";
+      auto it = values.find(id);
+      ASSERT_NE(it, values.end()) << id;
+      EXPECT_EQ(it->second, w * 1000 + r);
+    }
+  }
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  std::cerr << "stalls: " << proxy_->stalled() << " of " << proxy_->requests()
+            << " store requests (" << proxy_->injected() << " faults in all); write latency p50 "
+            << latencies_ms[latencies_ms.size() / 2] << " ms, max " << latencies_ms.back()
+            << " ms\n";
 }
 
 TEST_F(S3FaultTest, OutageGives503sAndLosesNothingAcknowledged) {

@@ -417,6 +417,7 @@ TEST_P(ServerTest, TwoProcessesWritingOneNamespaceOnOneDirectory) {
     threads.emplace_back([&, t] {
       int port = (t % 2 ? a : b)->port();
       httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(60, 0);  // httplib's default, 5 s, is short on a loaded machine
       for (int i = 0; i < kRequests; ++i) {
         json body = {{"upsert_rows",
                       {Row("t" + std::to_string(t) + "-" + std::to_string(i), {float(t), float(i)}),
