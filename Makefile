@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 DATA_DIR ?= ./data
 
-.PHONY: all deps bench-deps build build-asan run test test-release test-asan bench bench-ann bench-scale format clean
+.PHONY: all deps bench-deps build build-asan run test test-release test-asan test-fuzz stress bench bench-ann bench-scale format clean
 
 all: build
 
@@ -22,7 +22,7 @@ build-asan: deps
 run: build
 	./$(BUILD_DIR)/src/server/vecpuff --config config.toml
 
-test: test-release test-asan
+test: test-release test-asan test-fuzz
 
 # Every test run gets its own S3 test server (moto) on loopback: scripts/with_moto.sh.
 WITH_MOTO = $(CURDIR)/scripts/with_moto.sh
@@ -33,6 +33,25 @@ test-release: build
 test-asan: build-asan
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(WITH_MOTO) ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# libFuzzer targets (fuzz/, clang with ASan/UBSan): FUZZ_SECONDS per target over the
+# committed seed corpora; any finding fails the run.
+FUZZ_SECONDS ?= 20
+test-fuzz: deps
+	./scripts/run_fuzz.sh $(FUZZ_SECONDS)
+
+# The long versions of the reliability suites (docs/reliability.md): 200 crash cycles per
+# mode, two hours of fuzzing per target, repeated multi-process runs, a 30-minute soak. Hours.
+STRESS_FUZZ_SECONDS ?= 7200
+STRESS_SOAK_SECONDS ?= 1800
+stress: build
+	./$(BUILD_DIR)/tests/integration/vecpuff_crash_harness --mode server --backend local --cycles 200 --writers 4
+	$(WITH_MOTO) ./$(BUILD_DIR)/tests/integration/vecpuff_crash_harness --mode server --backend s3 --cycles 200 --writers 4
+	./$(BUILD_DIR)/tests/integration/vecpuff_crash_harness --mode compactor --backend local --cycles 100 --writers 4
+	./$(BUILD_DIR)/tests/integration/vecpuff_crash_harness --mode cache --backend local --cycles 100 --writers 4
+	cd $(BUILD_DIR) && $(WITH_MOTO) ./tests/integration/vecpuff_integration_tests --gtest_filter='*MultiProcess*' --gtest_repeat=10
+	./$(BUILD_DIR)/bench/soak_bench --duration $(STRESS_SOAK_SECONDS) --interval 60 --write-rps 10 --query-rps 20
+	./scripts/run_fuzz.sh $(STRESS_FUZZ_SECONDS)
 
 # The ANN peers and the data set (hnswlib, faiss, SPTAG, Fashion-MNIST); ann_bench is only
 # configured once they are installed, so they are installed before cmake runs again.
@@ -67,7 +86,7 @@ bench-scale: build
 	./$(BUILD_DIR)/bench/scale_bench $(SCALE_BENCH_ARGS)
 
 format:
-	@find src tests bench tools -name '*.h' -o -name '*.cc' | xargs clang-format -i
+	@find src tests bench tools fuzz -name '*.h' -o -name '*.cc' | xargs clang-format -i
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)
