@@ -9,6 +9,7 @@
 #include <set>
 
 #include "api/json_codec.h"
+#include "config/options.h"
 #include "db/doc_key.h"
 #include "query/filter.h"
 #include "query/ref_new.h"
@@ -747,10 +748,8 @@ json EncodeTpufMetadata(const NamespaceMetadata& m) {
 namespace vecpuff {
 namespace {
 
-// Limits on what a schema may declare: the longest attribute name (db/database.cc's limit
-// for the attributes of rows) and the most dimensions (the largest limits.max_dimensions).
-constexpr size_t kMaxSchemaAttributeNameBytes = 128;
-constexpr size_t kMaxSchemaVectorDims = 65536;
+// The most dimensions a schema may declare: the largest limits.max_dimensions.
+constexpr size_t kMaxSchemaVectorDims = kMaxDimensionsHardLimit;
 
 bool IsScalarType(std::string_view t) {
   return t == "string" || t == "int" || t == "uint" || t == "float" || t == "uuid" ||
@@ -768,9 +767,9 @@ Result<std::map<std::string, AttributeSchema>> ParseTpufSchema(const json& body,
   for (const auto& [name, spec] : body.items()) {
     const std::string apath = path + "." + name;
     // As for the attributes of rows (db/database.cc): a name is a key of returned rows.
-    if (name.empty() || name.size() > kMaxSchemaAttributeNameBytes) {
+    if (name.empty() || name.size() > kMaxAttributeNameBytes) {
       return Status::InvalidArgument(apath + ": attribute names must be 1 to " +
-                                     std::to_string(kMaxSchemaAttributeNameBytes) + " bytes");
+                                     std::to_string(kMaxAttributeNameBytes) + " bytes");
     }
     AttributeSchema a;
     const json* type = &spec;

@@ -14,8 +14,6 @@ namespace vecpuff {
 namespace {
 
 constexpr size_t kMaxNamespaceNameBytes = 128;
-// Attribute names are keys of the returned rows; keep them short enough to stay readable.
-constexpr size_t kMaxAttributeNameBytes = 128;
 
 Status CheckId(std::string_view path, const std::string& id, const DbOptions& o) {
   if (id.empty()) return Status::InvalidArgument(std::string(path) + ": id must not be empty");

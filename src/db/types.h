@@ -18,6 +18,11 @@ namespace vecpuff {
 
 class Filter;  // query/filter.h
 
+// The longest attribute name, in bytes. Attribute names are keys of the returned rows; keep
+// them short enough to stay readable. Checked for rows (db/database.cc) and schemas (the v2
+// API's codec) alike.
+inline constexpr size_t kMaxAttributeNameBytes = 128;
+
 struct UpsertRow {
   std::string id;
   std::vector<float> vector;  // must have the namespace's dimensions
