@@ -1071,7 +1071,6 @@ Result<LoadedOptions> LoadOptions(int argc, const char* const* argv, const Envir
                                       fmt::format("flag {}", flag->name), &loaded.options));
   }
 
-  // 4. Combinations (each value was checked as it was set).
   // 4. Keys from the key file join the others.
   if (!loaded.options.auth.api_keys_file.empty()) {
     auto keys = ReadApiKeyFile(loaded.options.auth.api_keys_file);
@@ -1080,6 +1079,7 @@ Result<LoadedOptions> LoadOptions(int argc, const char* const* argv, const Envir
     all.insert(all.end(), keys->begin(), keys->end());
   }
 
+  // 5. Combinations (each value was checked as it was set).
   Status valid = ValidateOptions(loaded.options);
   if (!valid.ok()) return valid.WithContext("invalid configuration");
   return loaded;
