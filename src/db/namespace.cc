@@ -91,6 +91,7 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
     {
       std::unique_lock<std::shared_mutex> state_lock(state_mu_);
       tail_.clear();
+      ++tail_changes_;
       tail_masked_.clear();
       tail_entries_.clear();
       tail_bytes_ = 0;
@@ -953,6 +954,7 @@ bool Namespace::ExistsLocked(const std::string& id) const {
 
 void Namespace::ApplyDropLocked(const WalEntry& entry) {
   tail_.clear();
+  ++tail_changes_;
   tail_masked_.clear();
   tail_entries_.clear();
   tail_bytes_ = 0;
@@ -993,6 +995,7 @@ void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
   }
   size_t next_upsert = 0;
   std::unique_lock<std::shared_mutex> lock(state_mu_);
+  ++tail_changes_;
   results->assign(entry.requests.size(), WriteResult{});
   for (size_t r = 0; r < entry.requests.size(); ++r) {
     WriteResult& counts = (*results)[r];
@@ -1294,9 +1297,15 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
     std::vector<std::pair<float, uint32_t>> nearest;
     size_t fetched = 0;
     bool widened = false;
-    std::unordered_map<const PostingData*, std::vector<uint8_t>> masks;
+    // Per posting read: which entries the filter allows, and how many are live and allowed.
+    struct Mask {
+      std::vector<uint8_t> allowed;
+      size_t live = 0, matched = 0;
+    };
+    std::unordered_map<const PostingData*, Mask> masks;
     std::vector<const uint8_t*> allowed;
     const bool skip_unmatchable = request.filter != nullptr && !TailPatchesLocked();
+    uint64_t masks_tail = tail_changes_;  // the tail the masks were computed against
     size_t matched = 0, base_live = 0, live_total = 0;
     bool first_round = true;
     while (true) {
@@ -1325,6 +1334,25 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
       }
       VECPUFF_RETURN_IF_ERROR(FetchPostings(lock, index, slots, &postings, retry, &result));
       if (*retry) return result;
+      if (request.filter != nullptr && tail_changes_ != masks_tail) {
+        // A catch-up applied writes while the lock was released: a tail patch may have changed
+        // what the filter says of entries judged before. Judge them again; and if the skipped
+        // posting lists were judged on summaries that no tail patch could change, and one now
+        // can, start over.
+        if (skip_unmatchable && TailPatchesLocked()) {
+          *retry = true;
+          return result;
+        }
+        for (auto& [p, m] : masks) {
+          Mask now;
+          VECPUFF_RETURN_IF_ERROR(FilterMask(index, *p, *request.filter, &now.allowed, &now.live));
+          for (uint8_t a : now.allowed) now.matched += a;
+          matched = matched - m.matched + now.matched;
+          live_total = live_total - m.live + now.live;
+          m = std::move(now);
+        }
+        masks_tail = tail_changes_;
+      }
       fetched = nearest.size();
       std::vector<const PostingData*> scan;
       for (const auto& p : postings) scan.push_back(p.get());
@@ -1338,15 +1366,16 @@ Result<QueryResult> Namespace::QueryOnce(const QueryRequest& request, bool* retr
         allowed.clear();
         for (const PostingData* p : scan) {
           auto [it, inserted] = masks.try_emplace(p);
+          Mask& m = it->second;
           if (inserted) {
-            size_t live = 0;
-            VECPUFF_RETURN_IF_ERROR(FilterMask(index, *p, *request.filter, &it->second, &live));
-            for (uint8_t m : it->second) matched += m;
-            if (first_round) base_live += live;
-            live_total += live;
-            result.exhaustive_count += live;
+            VECPUFF_RETURN_IF_ERROR(FilterMask(index, *p, *request.filter, &m.allowed, &m.live));
+            for (uint8_t a : m.allowed) m.matched += a;
+            matched += m.matched;
+            if (first_round) base_live += m.live;
+            live_total += m.live;
+            result.exhaustive_count += m.live;
           }
-          allowed.push_back(it->second.data());
+          allowed.push_back(m.allowed.data());
         }
         first_round = false;
         // Planner. Too few matching entries seen: go straight to as many posting lists as
@@ -1643,8 +1672,14 @@ Result<QueryResult> Namespace::QueryByAttributes(const QueryRequest& request, bo
       }
       slots.push_back(s);
     }
+    const uint64_t tail_before = tail_changes_;
     VECPUFF_RETURN_IF_ERROR(FetchPostings(lock, index, slots, &postings, retry, &result));
     if (*retry) return result;
+    // Posting lists skipped on summaries no tail patch could change, and now one can.
+    if (skip_unmatchable && tail_changes_ != tail_before && TailPatchesLocked()) {
+      *retry = true;
+      return result;
+    }
     std::vector<uint8_t> seen(index.next_docno(), 0);
     std::vector<uint8_t> mask;
     for (const auto& p : postings) {
@@ -1926,6 +1961,7 @@ void Namespace::InstallIndexLocked(std::unique_ptr<IndexState> index, uint64_t g
   index_generation_.store(generation);
   index_through_seq_ = through_seq;
   ++epoch_;
+  ++tail_changes_;
   for (auto it = tail_.begin(); it != tail_.end();) {
     it = it->second->seq <= through_seq ? tail_.erase(it) : std::next(it);
   }

@@ -336,6 +336,9 @@ class Namespace {
 
   std::shared_mutex state_mu_;
   std::unordered_map<std::string, std::shared_ptr<const TailDoc>> tail_;
+  // Bumped whenever tail_ changes. A query that released state_mu_ (to read postings)
+  // compares it to know whether what it judged before still holds.
+  uint64_t tail_changes_ = 0;
   // Docnos of indexed documents the tail replaces or deletes: their indexed copies are skipped.
   std::unordered_set<uint32_t> tail_masked_;
   std::deque<std::pair<uint64_t, uint64_t>> tail_entries_;  // (seq, object bytes) past the index
