@@ -78,6 +78,7 @@ Database::~Database() {
     std::lock_guard<std::mutex> lock(compactor_mu_);
     stopping_ = true;
   }
+  cancel_compaction_ = true;
   compactor_cv_.notify_all();
   if (compactor_.joinable()) compactor_.join();
 }
@@ -100,8 +101,11 @@ void Database::CompactorLoop() {
     std::atomic<size_t> next{0};
     auto work = [&] {
       for (size_t i = next++; i < open.size(); i = next++) {
-        Status s = open[i]->Compact(/*force=*/false);
-        if (!s.ok()) {
+        if (cancel_compaction_) return;
+        Status s = open[i]->Compact(/*force=*/false, &cancel_compaction_);
+        if (cancel_compaction_ && s.code() == StatusCode::kAborted) {
+          spdlog::info("namespace '{}': compaction cancelled for shutdown", open[i]->name());
+        } else if (!s.ok()) {
           spdlog::warn("namespace '{}': compaction failed: {}", open[i]->name(), s.ToString());
         }
       }

@@ -6,6 +6,7 @@
 // (db/namespace.h) keep them consistent.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -102,6 +103,9 @@ class Database {
   std::mutex compactor_mu_;
   std::condition_variable compactor_cv_;
   bool stopping_ = false;
+  // Set by the destructor: a running compaction pass stops at its next check (Aborted)
+  // instead of delaying shutdown; it has written nothing the manifest names.
+  std::atomic<bool> cancel_compaction_{false};
   std::thread compactor_;  // runs CompactorLoop if options_.compactor_enabled
 };
 

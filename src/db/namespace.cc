@@ -2017,7 +2017,7 @@ bool Namespace::TailMeetsTrigger(bool force) {
          NowUnixMillis() - tail_oldest_ms_ >= options_->index_max_age_ms;
 }
 
-Status Namespace::Compact(bool force) {
+Status Namespace::Compact(bool force, const std::atomic<bool>* cancel) {
   std::lock_guard<std::mutex> lock(compact_mu_);
   // Writes through other servers reach this process only by reading the WAL: without this,
   // a compactor-only node (or one nobody queries) would never index them.
@@ -2032,12 +2032,15 @@ Status Namespace::Compact(bool force) {
     }
     VECPUFF_RETURN_IF_ERROR(RefreshIndex());
   }
-  if (TailMeetsTrigger(force)) VECPUFF_RETURN_IF_ERROR(CompactOnce());
+  if (TailMeetsTrigger(force)) VECPUFF_RETURN_IF_ERROR(CompactOnce(cancel));
+  if (cancel != nullptr && cancel->load()) {
+    return Status::Aborted("compaction cancelled: the server is stopping");
+  }
   VECPUFF_RETURN_IF_ERROR(EraseDroppedWal());
   return CollectGarbage();
 }
 
-Status Namespace::CompactOnce() {
+Status Namespace::CompactOnce(const std::atomic<bool>* cancel) {
   // 1. A snapshot of the tail. Tail documents are immutable, so holding them is enough.
   std::vector<std::pair<std::string, std::shared_ptr<const TailDoc>>> docs;
   uint64_t through = 0;
@@ -2067,6 +2070,7 @@ Status Namespace::CompactOnce() {
   in.source = [this, state = in.state](uint32_t cid, const PostingRef& ref) {
     return ReadPosting(*state, cid, ref);
   };
+  in.cancel = cancel;
   in.changes.reserve(docs.size());
   for (const auto& [id, doc] : docs) {
     DocChange c;

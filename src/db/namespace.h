@@ -104,9 +104,11 @@ class Namespace {
 
   // One compactor pass: adopts an index another process committed, then, if the tail meets
   // a trigger (or `force` and the tail is not empty), folds it into the index and commits;
-  // then deletes retired objects past their grace period. Serialized per namespace.
-  // REQUIRES: Open() succeeded.
-  Status Compact(bool force);
+  // then deletes retired objects past their grace period. Serialized per namespace. When
+  // `cancel` is given and becomes true (the server is stopping), the pass stops at its next
+  // check with Aborted, before writing anything or after its commit: a cancelled pass leaves
+  // no trace. REQUIRES: Open() succeeded.
+  Status Compact(bool force, const std::atomic<bool>* cancel = nullptr);
 
   // The generation and WAL position of the index this process serves.
   uint64_t index_generation() const { return index_generation_.load(); }
@@ -274,7 +276,7 @@ class Namespace {
                                                             DistanceMetric metric,
                                                             const Sq8Params& sq8);
   Status RefreshIndex();  // adopts a newer index generation from the manifest
-  Status CompactOnce();
+  Status CompactOnce(const std::atomic<bool>* cancel);
   Status CollectGarbage();
   bool TailMeetsTrigger(bool force);
   Result<QueryResult> QueryOnce(const QueryRequest& request, bool* retry);

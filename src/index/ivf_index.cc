@@ -808,6 +808,13 @@ class Compactor {
   Result<CompactionOutput> Rebuild(std::vector<std::shared_ptr<Entry>> entries);
   Result<CompactionOutput> Finish(IndexMeta meta, std::map<uint32_t, std::vector<float>> created);
   float D(const float* a, const float* b) const { return BestKernels().squared_l2(a, b, dims_); }
+  // OK, or Aborted once in_.cancel is set: checked between units of work.
+  Status CheckCancel() const {
+    if (in_.cancel != nullptr && in_.cancel->load(std::memory_order_relaxed)) {
+      return Status::Aborted("compaction cancelled: the server is stopping");
+    }
+    return Status::OK();
+  }
 
   const CompactionInput& in_;
   const IndexState& state_;
@@ -1013,6 +1020,7 @@ Status Compactor::Settle() {
   // Postings that lost many documents: read them (dropping stale entries; merged below if
   // now too small).
   for (const auto& [cid, stale] : stale_hint_) {
+    VECPUFF_RETURN_IF_ERROR(CheckCancel());
     auto slot = state_.SlotOf(cid);
     if (!slot || !wc_->Alive(cid)) continue;
     const size_t stored = state_.StoredCount(*slot);
@@ -1026,6 +1034,7 @@ Status Compactor::Settle() {
     std::sort(todo.begin(), todo.end());
     bool changed = false;
     for (uint32_t cid : todo) {
+      VECPUFF_RETURN_IF_ERROR(CheckCancel());
       if (!wc_->Alive(cid) || !dirty_.count(cid)) continue;
       auto pending = appends_.find(cid);
       if (pending != appends_.end()) {
@@ -1063,6 +1072,7 @@ Result<CompactionOutput> Compactor::Run() {
   // 1. The version map: every change gets its new version; new ids get docnos.
   std::vector<std::shared_ptr<Entry>> fresh;
   for (const DocChange& c : in_.changes) {
+    if (fresh.size() % 1024 == 0) VECPUFF_RETURN_IF_ERROR(CheckCancel());
     std::optional<uint32_t> docno = state_.Docno(c.id);
     if (docno) ++stale_hint_[state_.Home(*docno)];  // its indexed copy goes stale
     if (c.kind == DocChange::Kind::kDelete) {
@@ -1134,14 +1144,16 @@ Result<CompactionOutput> Compactor::Run() {
       }
     }
     all.insert(all.end(), fresh.begin(), fresh.end());
+    VECPUFF_RETURN_IF_ERROR(CheckCancel());
     return Rebuild(std::move(all));
   }
 
   // 2. Append each new version to its postings (closure + RNG).
   wc_ = std::make_unique<WorkingCentroids>(state_, state_.sq8(), dims_, state_.next_centroid_id());
-  for (const auto& e : fresh) {
-    std::vector<uint32_t> sel = RngSelect(e->Space(), *wc_, tuning_, dims_, &scratch_);
-    VECPUFF_RETURN_IF_ERROR(Place(e, sel));
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    if (i % 1024 == 0) VECPUFF_RETURN_IF_ERROR(CheckCancel());
+    std::vector<uint32_t> sel = RngSelect(fresh[i]->Space(), *wc_, tuning_, dims_, &scratch_);
+    VECPUFF_RETURN_IF_ERROR(Place(fresh[i], sel));
   }
   // 3. LIRE: split what grew too large, merge what shrank too small, until stable.
   VECPUFF_RETURN_IF_ERROR(Settle());
@@ -1192,8 +1204,9 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
     rows.reserve(all.size());
     for (const auto& e : all) rows.push_back(e->Space());
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<float> centers =
-        HierarchicalKMeans(rows, dims_, want, tuning_.max_build_sample, tuning_.build_threads);
+    std::vector<float> centers = HierarchicalKMeans(rows, dims_, want, tuning_.max_build_sample,
+                                                    tuning_.build_threads, in_.cancel);
+    VECPUFF_RETURN_IF_ERROR(CheckCancel());  // the centers may be incomplete
     const auto t1 = std::chrono::steady_clock::now();
     for (size_t c = 0; c < centers.size() / dims_; ++c) {
       const uint32_t id = wc_->Create(&centers[c * dims_]);
@@ -1210,11 +1223,13 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
       pool.emplace_back([&, t] {
         std::vector<std::pair<float, uint32_t>> scratch;
         for (size_t i = t; i < all.size(); i += threads) {
+          if (i % 4096 < threads && !CheckCancel().ok()) return;
           sel[i] = RngSelect(all[i]->Space(), *wc_, tuning_, dims_, &scratch);
         }
       });
     }
     for (auto& th : pool) th.join();
+    VECPUFF_RETURN_IF_ERROR(CheckCancel());  // some selections may be missing
     const auto t2 = std::chrono::steady_clock::now();
     spdlog::info("rebuild of {} vectors: {} centroids by k-means in {:.2f}s, assigned in {:.2f}s",
                  all.size(), centers.size() / dims_, std::chrono::duration<double>(t1 - t0).count(),
@@ -1242,6 +1257,7 @@ Result<CompactionOutput> Compactor::Rebuild(std::vector<std::shared_ptr<Entry>> 
 
 Result<CompactionOutput> Compactor::Finish(IndexMeta meta,
                                            std::map<uint32_t, std::vector<float>> created) {
+  VECPUFF_RETURN_IF_ERROR(CheckCancel());
   CompactionOutput out;
   const Sq8Params& sq8 = meta.is_base ? meta.sq8 : state_.sq8();
   std::vector<uint32_t> written(dirty_.begin(), dirty_.end());

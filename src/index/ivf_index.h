@@ -288,8 +288,13 @@ struct CompactionInput {
   // Key of the k-th pack object this compaction writes.
   std::function<std::string(size_t k)> pack_key;
   PostingSource source;
+  // When given and it becomes true (the server is stopping), Compact returns Aborted at its
+  // next check (between documents, k-means groups, splits and postings) instead of finishing.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
+// Aborted when input.cancel was set before it finished; nothing is written either way (the
+// output is objects for the caller to store).
 Result<CompactionOutput> Compact(const CompactionInput& input, const IndexTuning& tuning);
 
 // Scans postings for the query code: valid entries (current version, not in `masked`, and,

@@ -112,7 +112,8 @@ bool TwoMeans(const std::vector<const float*>& rows, size_t dims, uint64_t seed,
 }
 
 std::vector<float> HierarchicalKMeans(const std::vector<const float*>& rows, size_t dims, size_t k,
-                                      size_t max_sample, unsigned threads) {
+                                      size_t max_sample, unsigned threads,
+                                      const std::atomic<bool>* cancel) {
   std::vector<float> out;
   if (rows.empty()) return out;
   k = std::min(k, rows.size());
@@ -134,6 +135,7 @@ std::vector<float> HierarchicalKMeans(const std::vector<const float*>& rows, siz
   std::vector<std::vector<float>> parts(members.size());
   auto work = [&](size_t begin, size_t step) {
     for (size_t g = begin; g < members.size(); g += step) {
+      if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return;
       if (members[g].empty()) continue;
       const size_t share = std::max<size_t>(
           1, static_cast<size_t>(std::llround(double(k) * members[g].size() / rows.size())));

@@ -5,6 +5,7 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -19,9 +20,11 @@ bool TwoMeans(const std::vector<const float*>& rows, size_t dims, uint64_t seed,
 
 // About `k` centers (k * dims floats, possibly fewer when clusters come out empty) for
 // `rows`: k-means into sqrt(k) groups, then each group into its share of k. Each level trains
-// on at most `max_sample` rows. Uses up to `threads` threads.
+// on at most `max_sample` rows. Uses up to `threads` threads. When `cancel` is given and
+// becomes true, returns early with an incomplete result: the caller must check it.
 std::vector<float> HierarchicalKMeans(const std::vector<const float*>& rows, size_t dims, size_t k,
-                                      size_t max_sample, unsigned threads);
+                                      size_t max_sample, unsigned threads,
+                                      const std::atomic<bool>* cancel = nullptr);
 
 // Plain k-means (k-means++ seeding, `iters` Lloyd iterations) of `rows` into at most k
 // centers; empty clusters are dropped. Returns centers, k' * dims floats.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -345,6 +346,52 @@ TEST(IndexTest, KResultsEvenWhenMostDocumentsNearTheQueryAreDeleted) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->hits.size(), 10u);
   for (const auto& h : r->hits) EXPECT_TRUE(model.docs.count(h.id)) << h.id;
+}
+
+// A compaction pass cancelled because the server is stopping (Database's destructor sets
+// the flag) commits nothing and leaves no object behind; the next pass indexes everything.
+TEST(IndexTest, CancelledCompactionLeavesNoTrace) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  ObjectStore& store = *owned;
+  Data data(4);
+  Model model;
+  Database db(&store, IndexOptions());
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 1000; ++i) rows.emplace_back("a" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  rows.clear();
+  for (int i = 0; i < 300; ++i) rows.emplace_back("b" + std::to_string(i), data.Next());
+  for (int i = 0; i < 100; ++i) rows.emplace_back("a" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
+  auto listed = [&] {
+    std::set<std::string> keys;
+    auto objects = ListAll(&store, IndexPrefix("", "ns"));
+    EXPECT_TRUE(objects.ok());
+    if (objects.ok())
+      for (const auto& o : *objects) keys.insert(o.key);
+    return keys;
+  };
+  const std::set<std::string> before = listed();
+  auto manifest_before = store.Get(ManifestKey("", "ns"));
+  ASSERT_TRUE(manifest_before.ok());
+
+  auto n = db.TestOnlyNamespace("ns");
+  ASSERT_TRUE(n.ok());
+  std::atomic<bool> cancel{true};
+  Status s = (*n)->Compact(/*force=*/true, &cancel);
+  EXPECT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
+  EXPECT_EQ(listed(), before);
+  auto manifest_after = store.Get(ManifestKey("", "ns"));
+  ASSERT_TRUE(manifest_after.ok());
+  EXPECT_EQ(manifest_after->data, manifest_before->data);
+
+  ASSERT_TRUE(db.Compact("ns").ok());
+  auto md = db.Metadata("ns");
+  ASSERT_TRUE(md.ok());
+  EXPECT_EQ(md->indexed_row_count, model.docs.size());
+  EXPECT_EQ(md->index_status, "up_to_date");
+  EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
 }
 
 // Fails the compaction at a named point, as a crash there would leave the store.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -334,6 +335,26 @@ class Harness {
     ever_.insert(id);
   }
 
+  // Compacts the pending changes with `cancel` (set from the posting source on its first read
+  // when `cancel_on_read`), keeping them pending and storing nothing: what a cancelled pass
+  // does.
+  Result<CompactionOutput> TryCompact(std::atomic<bool>* cancel, bool cancel_on_read) {
+    CompactionInput in;
+    in.state = &state_;
+    in.metric = metric_;
+    in.dims = dims_;
+    in.changes = pending_;
+    in.generation = generation_ + 1;
+    in.pack_key = [](size_t k) { return "ns/index/tried/pack-" + std::to_string(k); };
+    PostingSource source = Source();
+    in.source = [source, cancel, cancel_on_read](uint32_t cid, const PostingRef& ref) {
+      if (cancel_on_read) cancel->store(true);
+      return source(cid, ref);
+    };
+    in.cancel = cancel;
+    return Compact(in, tuning_);
+  }
+
   // Compacts the pending changes, stores the packs, folds the meta (through its encoding)
   // and checks the retired packs. Returns the output for further checks.
   CompactionOutput Step() {
@@ -620,6 +641,30 @@ TEST(Compact, WrongDimensionsInAChangeIsInvalidArgument) {
   auto out = Compact(in, IndexTuning());
   ASSERT_FALSE(out.ok());
   EXPECT_TRUE(out.status().IsInvalidArgument()) << out.status().ToString();
+}
+
+// A compaction cancelled (the server is stopping) before it starts or from inside it ends
+// with Aborted, and the next one, given the same changes, succeeds.
+TEST(Compact, CancelledCompactionIsAbortedAndTheNextOneSucceeds) {
+  Harness h(DistanceMetric::kEuclideanSquared, kDims, SmallTuning());
+  Clusters data(2, kDims, 12);
+  for (int i = 0; i < 400; ++i) h.Upsert("d" + std::to_string(i), data.Next());
+  h.Step();
+  // A batch larger than the index: a rebuild, which reads every posting list first.
+  for (int i = 0; i < 600; ++i) h.Upsert("e" + std::to_string(i), data.Next());
+  for (int i = 0; i < 50; ++i) h.Upsert("d" + std::to_string(i), data.Next());
+  for (bool mid : {false, true}) {
+    SCOPED_TRACE(mid ? "cancelled on the first posting read" : "cancelled before the start");
+    std::atomic<bool> cancel{!mid};
+    auto out = h.TryCompact(&cancel, mid);
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.status().code(), StatusCode::kAborted) << out.status().ToString();
+  }
+  std::atomic<bool> never{false};
+  EXPECT_TRUE(h.TryCompact(&never, false).ok());
+  CompactionOutput out = h.Step();
+  EXPECT_TRUE(out.stats.rebuilt);
+  h.CheckInvariants("after the cancelled compactions");
 }
 
 TEST(Compact, BuildsFromScratch) {
