@@ -103,6 +103,13 @@ std::string ReadWholeFile(const std::string& path) {
   return ss.str();
 }
 
+long ResidentKib(pid_t pid) {
+  const std::string status = ReadWholeFile("/proc/" + std::to_string(pid) + "/status");
+  const size_t at = status.find("VmRSS:");
+  if (at == std::string::npos) return -1;
+  return std::strtol(status.c_str() + at + 6, nullptr, 10);
+}
+
 // The endpoint of the S3 test server started by scripts/with_moto.sh, or "".
 std::string S3TestEndpoint() {
   const char* e = std::getenv("VECPUFF_TEST_S3_ENDPOINT");

@@ -31,6 +31,7 @@ class ServerProcess {
 
   int port() const { return port_; }
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   std::string Log() const;
   // The file the child's stdout and stderr go to; it outlives this object.
   const std::string& log_path() const { return log_path_; }
@@ -44,6 +45,9 @@ class ServerProcess {
 
 // The whole file at `path`, or "" if it cannot be read.
 std::string ReadWholeFile(const std::string& path);
+
+// The resident set size of process `pid` in KiB (VmRSS in /proc), or -1 if unknown.
+long ResidentKib(pid_t pid);
 
 // The endpoint of the S3 test server started by scripts/with_moto.sh
 // (VECPUFF_TEST_S3_ENDPOINT), or "" when the tests run without it.
