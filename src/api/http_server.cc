@@ -36,13 +36,11 @@ void SendJson(httplib::Response& res, const nlohmann::json& body) {
   SendJson(res, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-// Seconds a client is told to wait after a 429 (set once, from HttpServerOptions).
-std::atomic<int> retry_after_seconds{1};
-
-void SendError(httplib::Response& res, const Status& status) {
+// `retry_after_seconds`: what a 429 tells the client to wait.
+void SendError(httplib::Response& res, const Status& status, int retry_after_seconds) {
   res.status = HttpStatusFor(status);
   res.set_content(ErrorBody(status.message()), kJson);
-  if (res.status == 429) res.set_header("Retry-After", std::to_string(retry_after_seconds.load()));
+  if (res.status == 429) res.set_header("Retry-After", std::to_string(retry_after_seconds));
   if (res.status == 401) res.set_header("WWW-Authenticate", "Bearer");
   if (res.status >= 500) spdlog::warn("request failed: {}", status.ToString());
 }
@@ -255,9 +253,9 @@ HttpServer::HttpServer(Database* db, HttpServerOptions options)
       tpuf_(db),
       options_(std::move(options)),
       auth_(options_.api_keys, options_.allow_anonymous),
+      retry_after_seconds_(std::max(1, options_.retry_after_seconds)),
       server_(std::make_unique<DeadlineServer>(options_.read_timeout_ms, options_.write_timeout_ms,
                                                options_.keep_alive_timeout_ms)) {
-  retry_after_seconds = std::max(1, options_.retry_after_seconds);
   RegisterRoutes();
 }
 
@@ -308,7 +306,7 @@ void HttpServer::RegisterRoutes() {
     if (!(req.method == "GET" && req.path == "/health")) {
       Status allowed = auth_.Check(req.get_header_value("Authorization"));
       if (!allowed.ok()) {
-        SendError(res, allowed);
+        SendError(res, allowed, retry_after_seconds_);
         // Any body is left unread, so the connection cannot carry another request.
         res.set_header("Connection", "close");
         return httplib::Server::HandlerResponse::Handled;
@@ -338,7 +336,7 @@ void HttpServer::RegisterRoutes() {
 
   s.Get("/namespaces", [this](const httplib::Request&, httplib::Response& res) {
     auto names = db_->ListNamespaces();
-    if (!names.ok()) return SendError(res, names.status());
+    if (!names.ok()) return SendError(res, names.status(), retry_after_seconds_);
     SendJson(res, EncodeNamespaceList(*names));
   });
 
@@ -350,10 +348,10 @@ void HttpServer::RegisterRoutes() {
     std::string body;
     if (!ReadBody(req, res, reader, options_.max_body_bytes, &body)) return;
     auto request = ParseWriteRequest(body);
-    if (!request.ok()) return SendError(res, request.status());
+    if (!request.ok()) return SendError(res, request.status(), retry_after_seconds_);
     std::string().swap(body);  // the request holds everything now
     auto result = db_->Write(ns, std::move(*request));
-    if (!result.ok()) return SendError(res, result.status());
+    if (!result.ok()) return SendError(res, result.status(), retry_after_seconds_);
     SendJson(res, EncodeWriteResult(*result));
   };
   s.Post(R"(/namespaces/([^/]+))", std::move(write));
@@ -365,15 +363,15 @@ void HttpServer::RegisterRoutes() {
     std::string body;
     if (!ReadBody(req, res, reader, options_.max_body_bytes, &body)) return;
     auto request = ParseQueryRequest(body);
-    if (!request.ok()) return SendError(res, request.status());
+    if (!request.ok()) return SendError(res, request.status(), retry_after_seconds_);
     // The engine reads an empty vector as "rank by attributes" (the turbopuffer API's);
     // the original API always ranks by vector.
     if (request->vector.empty()) {
-      return SendError(res,
-                       Status::InvalidArgument("query_vector: must have at least 1 dimension"));
+      return SendError(res, Status::InvalidArgument("query_vector: must have at least 1 dimension"),
+                       retry_after_seconds_);
     }
     auto result = db_->Query(ns, *request);
-    if (!result.ok()) return SendError(res, result.status());
+    if (!result.ok()) return SendError(res, result.status(), retry_after_seconds_);
     SendJson(res, EncodeQueryResult(*result));
   };
   s.Post(R"(/namespaces/([^/]+)/query)", std::move(query));
@@ -381,7 +379,7 @@ void HttpServer::RegisterRoutes() {
   auto metadata = [this](const httplib::Request& req, httplib::Response& res) {
     const std::string ns = req.matches[1];
     auto result = db_->Metadata(ns);
-    if (!result.ok()) return SendError(res, result.status());
+    if (!result.ok()) return SendError(res, result.status(), retry_after_seconds_);
     SendJson(res, EncodeMetadata(*result));
   };
   s.Get(R"(/namespaces/([^/]+)/metadata)", metadata);
@@ -390,7 +388,7 @@ void HttpServer::RegisterRoutes() {
   // Both APIs delete a namespace the same way, with turbopuffer's response.
   auto drop = [this](const httplib::Request& req, httplib::Response& res) {
     Status s = db_->DeleteNamespace(req.matches[1]);
-    if (!s.ok()) return SendError(res, s);
+    if (!s.ok()) return SendError(res, s, retry_after_seconds_);
     SendJson(res, std::string(R"({"status":"OK"})"));
   };
   s.Delete(R"(/namespaces/([^/]+))", drop);
@@ -402,8 +400,8 @@ void HttpServer::RegisterRoutes() {
 // The turbopuffer v2 API (api/tpuf_service.h, docs/api.md).
 void HttpServer::RegisterTurbopufferRoutes() {
   httplib::Server& s = *server_;
-  auto send = [](httplib::Response& res, auto result) {
-    if (!result.ok()) return SendError(res, result.status());
+  auto send = [this](httplib::Response& res, auto result) {
+    if (!result.ok()) return SendError(res, result.status(), retry_after_seconds_);
     SendJson(res, std::move(*result));
   };
   s.Get("/v1/namespaces", [this, send](const httplib::Request& req, httplib::Response& res) {

@@ -82,6 +82,7 @@ class HttpServer {
   TpufService tpuf_;
   const HttpServerOptions options_;
   const ApiKeyAuth auth_;
+  const int retry_after_seconds_;  // Retry-After of a 429, at least 1
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int bound_port_ = 0;
