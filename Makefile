@@ -41,8 +41,11 @@ test-fuzz: deps
 	./scripts/run_fuzz.sh $(FUZZ_SECONDS)
 
 # The long versions of the reliability suites (docs/reliability.md): 200 crash cycles per
-# mode, two hours of fuzzing per target, repeated multi-process runs, a 30-minute soak. Hours.
-STRESS_FUZZ_SECONDS ?= 7200
+# mode, 10M fuzz executions per target, repeated multi-process runs, a 30-minute soak. Hours.
+# Fuzzing stops per target at STRESS_FUZZ_RUNS executions (the goal: 10M each), or after
+# STRESS_FUZZ_SECONDS if that comes first.
+STRESS_FUZZ_RUNS ?= 10000000
+STRESS_FUZZ_SECONDS ?= 21600
 STRESS_SOAK_SECONDS ?= 1800
 stress: build
 	./$(BUILD_DIR)/tests/integration/vecpuff_crash_harness --mode server --backend local --cycles 200 --writers 4
@@ -51,7 +54,7 @@ stress: build
 	./$(BUILD_DIR)/tests/integration/vecpuff_crash_harness --mode cache --backend local --cycles 100 --writers 4
 	cd $(BUILD_DIR) && $(WITH_MOTO) ./tests/integration/vecpuff_integration_tests --gtest_filter='*MultiProcess*' --gtest_repeat=10
 	./$(BUILD_DIR)/bench/soak_bench --duration $(STRESS_SOAK_SECONDS) --interval 60 --write-rps 10 --query-rps 20
-	./scripts/run_fuzz.sh $(STRESS_FUZZ_SECONDS)
+	FUZZ_ARGS=-runs=$(STRESS_FUZZ_RUNS) ./scripts/run_fuzz.sh $(STRESS_FUZZ_SECONDS)
 
 # The ANN peers and the data set (hnswlib, faiss, SPTAG, Fashion-MNIST); ann_bench is only
 # configured once they are installed, so they are installed before cmake runs again.

@@ -7,8 +7,8 @@
 # finding (or does not build or run).
 #
 # Usage: scripts/run_fuzz.sh [SECONDS] [TARGET...]
-#   scripts/run_fuzz.sh 30      # the bounded run of `make test`
-#   scripts/run_fuzz.sh 3600    # `make stress`
+#   scripts/run_fuzz.sh 20      # the bounded run of `make test`
+#   FUZZ_ARGS=-runs=10000000 scripts/run_fuzz.sh 21600   # `make stress`: 10M runs per target
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), FUZZ_JOBS (build jobs, default 2),
 #   FUZZ_ARGS (extra libFuzzer flags).
 set -euo pipefail
