@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -89,6 +90,9 @@ class Database {
                                                    std::optional<DistanceMetric> create_metric);
 
   void CompactorLoop();
+  // Returns freed heap memory to the system after compaction passes (glibc); rate-limited.
+  // Only the compactor thread calls it.
+  void ReleaseFreeMemory();
 
   ObjectStore* const store_;
   const DbOptions options_;
@@ -106,6 +110,7 @@ class Database {
   // Set by the destructor: a running compaction pass stops at its next check (Aborted)
   // instead of delaying shutdown; it has written nothing the manifest names.
   std::atomic<bool> cancel_compaction_{false};
+  std::chrono::steady_clock::time_point last_trim_{};  // ReleaseFreeMemory's last trim
   std::thread compactor_;  // runs CompactorLoop if options_.compactor_enabled
 };
 

@@ -1,12 +1,17 @@
 // vecpuff: the server binary. Wiring only: options -> logging -> object store -> engine ->
 // HTTP server, then wait for SIGINT/SIGTERM and shut down in reverse order.
 #include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <thread>
 
 #include "api/http_server.h"
 #include "cache/caching_store.h"
@@ -100,7 +105,25 @@ Result<std::unique_ptr<ObjectStore>> OpenBackend(const StorageOptions& s) {
   return store;
 }
 
+// glibc gives each thread that contends for the heap an arena of its own, up to 8 per core.
+// Memory freed in one arena is reused only there, so a server whose threads take turns at
+// large transient allocations (request bodies, decoded postings, compaction) holds on to much
+// more than it uses: in the 20-minute soak, 16 arenas held 1.75 GB for 0.5 GB in use (RSS
+// +82% after warm-up). One arena per core, at least 2, unless MALLOC_ARENA_MAX says
+// otherwise. Returns the cap set, 0 if none.
+int CapMallocArenas() {
+#ifdef __GLIBC__
+  const char* env = std::getenv("MALLOC_ARENA_MAX");
+  if (env != nullptr && *env != '\0') return 0;
+  const int arenas = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  return mallopt(M_ARENA_MAX, arenas) == 1 ? arenas : 0;
+#else
+  return 0;
+#endif
+}
+
 int Run(int argc, char** argv) {
+  const int arenas = CapMallocArenas();  // before any thread starts
   auto loaded = LoadOptions(argc, argv, CaptureProcessEnvironment());
   if (!loaded.ok()) {
     std::fprintf(stderr, "vecpuff: %s\n", loaded.status().message().c_str());
@@ -119,6 +142,7 @@ int Run(int argc, char** argv) {
   spdlog::info("vecpuff starting; config file: {}",
                loaded->config_file.empty() ? "(none, defaults)" : loaded->config_file);
   spdlog::info("effective configuration:\n{}", DescribeOptions(options));
+  if (arenas > 0) spdlog::info("malloc arenas capped at {}", arenas);
 
   auto opened = OpenBackend(options.storage);
   if (!opened.ok()) {
