@@ -348,6 +348,19 @@ TEST(IndexTest, KResultsEvenWhenMostDocumentsNearTheQueryAreDeleted) {
   for (const auto& h : r->hits) EXPECT_TRUE(model.docs.count(h.id)) << h.id;
 }
 
+// Namespace "ns": 1000 documents a0.. indexed, then `tail_new` new ones b0.. and overwrites
+// of a0..a99 left in the tail.
+void IndexedThenTail(Database* db, Data* data, Model* model, int tail_new) {
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 1000; ++i) rows.emplace_back("a" + std::to_string(i), data->Next());
+  ASSERT_TRUE(WriteRows(db, "ns", model, rows, 0).ok());
+  ASSERT_TRUE(db->Compact("ns").ok());
+  rows.clear();
+  for (int i = 0; i < tail_new; ++i) rows.emplace_back("b" + std::to_string(i), data->Next());
+  for (int i = 0; i < 100; ++i) rows.emplace_back("a" + std::to_string(i), data->Next());
+  ASSERT_TRUE(WriteRows(db, "ns", model, rows, 1).ok());
+}
+
 // A compaction pass cancelled because the server is stopping (Database's destructor sets
 // the flag) commits nothing and leaves no object behind; the next pass indexes everything.
 TEST(IndexTest, CancelledCompactionLeavesNoTrace) {
@@ -356,14 +369,7 @@ TEST(IndexTest, CancelledCompactionLeavesNoTrace) {
   Data data(4);
   Model model;
   Database db(&store, IndexOptions());
-  std::vector<std::pair<std::string, std::vector<float>>> rows;
-  for (int i = 0; i < 1000; ++i) rows.emplace_back("a" + std::to_string(i), data.Next());
-  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
-  ASSERT_TRUE(db.Compact("ns").ok());
-  rows.clear();
-  for (int i = 0; i < 300; ++i) rows.emplace_back("b" + std::to_string(i), data.Next());
-  for (int i = 0; i < 100; ++i) rows.emplace_back("a" + std::to_string(i), data.Next());
-  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
+  ASSERT_NO_FATAL_FAILURE(IndexedThenTail(&db, &data, &model, 300));
   auto listed = [&] {
     std::set<std::string> keys;
     auto objects = ListAll(&store, IndexPrefix("", "ns"));
@@ -404,14 +410,7 @@ TEST(IndexTest, CompactorCrashAtAnyPointLosesNothing) {
     Model model;
     {
       Database db(&store, IndexOptions());
-      std::vector<std::pair<std::string, std::vector<float>>> rows;
-      for (int i = 0; i < 1000; ++i) rows.emplace_back("a" + std::to_string(i), data.Next());
-      ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
-      ASSERT_TRUE(db.Compact("ns").ok());
-      rows.clear();
-      for (int i = 0; i < 500; ++i) rows.emplace_back("b" + std::to_string(i), data.Next());
-      for (int i = 0; i < 100; ++i) rows.emplace_back("a" + std::to_string(i), data.Next());
-      ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
+      ASSERT_NO_FATAL_FAILURE(IndexedThenTail(&db, &data, &model, 500));
       auto ns = db.Metadata("ns");  // opens it
       ASSERT_TRUE(ns.ok());
     }
