@@ -95,18 +95,59 @@ Status ReadRef(Decoder* d, uint16_t version, PostingRef* ref) {
   return Status::OK();
 }
 
+// What the cache charges is what the heap holds: every allocation costs its size rounded up to
+// 16 bytes plus glibc's 8-byte header, and libstdc++ keeps strings of up to 15 characters in
+// place.
+constexpr size_t kChunkOverhead = 8;
+size_t Chunk(size_t n) { return n == 0 ? 0 : (n + kChunkOverhead + 15) / 16 * 16; }
+size_t StringHeapBytes(const std::string& s) {
+  return s.capacity() > 15 ? Chunk(s.capacity() + 1) : 0;
+}
+template <typename T>
+size_t VectorHeapBytes(const std::vector<T>& v) {
+  return Chunk(v.capacity() * sizeof(T));
+}
+
+// Heap bytes a parsed JSON value holds beyond sizeof(json): nlohmann keeps an object as a
+// heap-allocated std::map (one red-black tree node per member: four words of links and
+// colour, the key, the value), an array as a heap-allocated std::vector and a string as a
+// heap-allocated std::string.
+size_t JsonHeapBytes(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      size_t n = Chunk(sizeof(nlohmann::json::object_t));
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        n += Chunk(4 * sizeof(void*) + sizeof(std::string) + sizeof(nlohmann::json)) +
+             StringHeapBytes(it.key()) + JsonHeapBytes(it.value());
+      }
+      return n;
+    }
+    case nlohmann::json::value_t::array: {
+      const auto& a = j.get_ref<const nlohmann::json::array_t&>();
+      size_t n = Chunk(sizeof(nlohmann::json::array_t)) + VectorHeapBytes(a);
+      for (const nlohmann::json& v : a) n += JsonHeapBytes(v);
+      return n;
+    }
+    case nlohmann::json::value_t::string:
+      return Chunk(sizeof(std::string)) + StringHeapBytes(j.get_ref<const std::string&>());
+    case nlohmann::json::value_t::binary:
+      return Chunk(sizeof(nlohmann::json::binary_t)) +
+             Chunk(j.get_ref<const nlohmann::json::binary_t&>().capacity());
+    default:
+      return 0;  // numbers, booleans and null live inside the json value itself
+  }
+}
+
 }  // namespace
 
 size_t PostingData::MemoryBytes() const {
-  size_t bytes = sizeof(*this) + docnos.size() * 4 + versions.size() * 8 + norms.size() * 4 +
-                 codes.size() + vectors.size() * 4 + code_errors.size() * 4 +
-                 code_sums.size() * sizeof(Sq8CodeSums);
-  for (const auto& s : ids) bytes += s.size() + sizeof(std::string);
-  for (const auto& s : attributes) bytes += s.size() + sizeof(std::string);
-  // A parsed JSON object takes a few times its text (map nodes, strings): an estimate.
-  if (!parsed_attributes.empty()) {
-    for (const auto& s : attributes) bytes += sizeof(nlohmann::json) + 4 * s.size();
-  }
+  size_t bytes = sizeof(*this) + VectorHeapBytes(docnos) + VectorHeapBytes(versions) +
+                 VectorHeapBytes(norms) + VectorHeapBytes(codes) + VectorHeapBytes(vectors) +
+                 VectorHeapBytes(code_errors) + VectorHeapBytes(code_sums) + VectorHeapBytes(ids) +
+                 VectorHeapBytes(attributes) + VectorHeapBytes(parsed_attributes);
+  for (const auto& s : ids) bytes += StringHeapBytes(s);
+  for (const auto& s : attributes) bytes += StringHeapBytes(s);
+  for (const auto& a : parsed_attributes) bytes += JsonHeapBytes(a);
   return bytes + attribute_index_bytes;
 }
 
