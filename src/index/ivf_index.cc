@@ -1134,6 +1134,7 @@ Result<CompactionOutput> Compactor::Run() {
     std::unordered_set<uint32_t> seen;
     for (const auto& e : fresh) seen.insert(e->docno);
     for (uint32_t s = 0; s < state_.centroid_count(); ++s) {
+      VECPUFF_RETURN_IF_ERROR(CheckCancel());
       VECPUFF_ASSIGN_OR_RETURN(auto parts, ReadParts(s));
       for (const auto& p : parts) {
         for (size_t i = 0; i < p->size(); ++i) {

@@ -41,7 +41,10 @@ void AssignNearest(const std::vector<const float*>& rows, size_t dims, const std
 }  // namespace
 
 std::vector<float> KMeans(const std::vector<const float*>& rows, size_t dims, size_t k, int iters,
-                          uint64_t seed, unsigned threads) {
+                          uint64_t seed, unsigned threads, const std::atomic<bool>* cancel) {
+  auto cancelled = [cancel] {
+    return cancel != nullptr && cancel->load(std::memory_order_relaxed);
+  };
   std::vector<float> centers;
   if (rows.empty() || k == 0) return centers;
   k = std::min(k, rows.size());
@@ -52,6 +55,7 @@ std::vector<float> KMeans(const std::vector<const float*>& rows, size_t dims, si
   size_t first = std::uniform_int_distribution<size_t>(0, rows.size() - 1)(rng);
   centers.insert(centers.end(), rows[first], rows[first] + dims);
   for (size_t c = 1; c < k; ++c) {
+    if (cancelled()) return centers;
     const float* last = &centers[(c - 1) * dims];
     double total = 0;
     for (size_t i = 0; i < rows.size(); ++i) {
@@ -75,6 +79,7 @@ std::vector<float> KMeans(const std::vector<const float*>& rows, size_t dims, si
   std::vector<double> sum(k * dims);
   std::vector<size_t> count(k);
   for (int it = 0; it < iters; ++it) {
+    if (cancelled()) return centers;
     AssignNearest(rows, dims, centers, threads, &label);
     std::fill(sum.begin(), sum.end(), 0.0);
     std::fill(count.begin(), count.end(), 0);
@@ -126,8 +131,9 @@ std::vector<float> HierarchicalKMeans(const std::vector<const float*>& rows, siz
     return s;
   };
   const size_t groups = std::max<size_t>(1, static_cast<size_t>(std::sqrt(double(k))));
-  if (k <= 64 || groups <= 1) return KMeans(sample_of(rows, 1), dims, k, 10, 1, threads);
-  std::vector<float> top = KMeans(sample_of(rows, 1), dims, groups, 10, 1, threads);
+  if (k <= 64 || groups <= 1) return KMeans(sample_of(rows, 1), dims, k, 10, 1, threads, cancel);
+  std::vector<float> top = KMeans(sample_of(rows, 1), dims, groups, 10, 1, threads, cancel);
+  if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) return out;
   std::vector<uint32_t> label;
   AssignNearest(rows, dims, top, threads, &label);
   std::vector<std::vector<const float*>> members(top.size() / dims);
@@ -139,7 +145,7 @@ std::vector<float> HierarchicalKMeans(const std::vector<const float*>& rows, siz
       if (members[g].empty()) continue;
       const size_t share = std::max<size_t>(
           1, static_cast<size_t>(std::llround(double(k) * members[g].size() / rows.size())));
-      parts[g] = KMeans(sample_of(members[g], g + 2), dims, share, 10, g + 2, 1);
+      parts[g] = KMeans(sample_of(members[g], g + 2), dims, share, 10, g + 2, 1, cancel);
     }
   };
   std::vector<std::thread> pool;

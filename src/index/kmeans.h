@@ -27,8 +27,10 @@ std::vector<float> HierarchicalKMeans(const std::vector<const float*>& rows, siz
                                       const std::atomic<bool>* cancel = nullptr);
 
 // Plain k-means (k-means++ seeding, `iters` Lloyd iterations) of `rows` into at most k
-// centers; empty clusters are dropped. Returns centers, k' * dims floats.
+// centers; empty clusters are dropped. Returns centers, k' * dims floats. `cancel` as for
+// HierarchicalKMeans.
 std::vector<float> KMeans(const std::vector<const float*>& rows, size_t dims, size_t k, int iters,
-                          uint64_t seed, unsigned threads);
+                          uint64_t seed, unsigned threads,
+                          const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace vecpuff
