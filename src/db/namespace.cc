@@ -71,6 +71,26 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
   if (open_.load(std::memory_order_acquire)) return Status::OK();
   std::lock_guard<std::mutex> open_lock(open_mu_);
   if (open_.load(std::memory_order_relaxed)) return Status::OK();
+  // The manifest read first can be overtaken by another process's commit, whose garbage
+  // collection then deletes index objects (and WAL entries) that manifest names before they
+  // are read here. An object it names found missing, or missing WAL below its hint, is then
+  // no error of ours: if the manifest has moved on since, start over from the new one.
+  for (int attempt = 0;; ++attempt) {
+    uint64_t generation = 0;
+    Status s = OpenOnce(create_metric, &generation);
+    if (s.ok() || !(s.IsNotFound() || s.IsCorruption()) || generation == 0 || attempt == 7) {
+      return s;
+    }
+    auto got = store_->Get(ManifestKey(options_->key_prefix, name_));
+    if (!got.ok()) return s;
+    auto now = DecodeManifest(got->data);
+    if (!now.ok() || now->index.generation == generation) return s;
+    spdlog::info("namespace '{}': index generation {} was replaced while opening ({}); again",
+                 name_, generation, s.ToString());
+  }
+}
+
+Status Namespace::OpenOnce(std::optional<DistanceMetric> create_metric, uint64_t* generation) {
   // Round trip 1: the manifest.
   VECPUFF_RETURN_IF_ERROR(LoadManifest(create_metric));
   Manifest m;
@@ -78,6 +98,7 @@ Status Namespace::Open(std::optional<DistanceMetric> create_metric) {
     std::lock_guard<std::mutex> lock(manifest_mu_);
     m = manifest_;
   }
+  *generation = m.index.generation;
   {
     std::lock_guard<std::mutex> log_lock(log_mu_);
     // Round trip 2: the index metas and the first window of the WAL past the index,
@@ -1978,6 +1999,18 @@ void Namespace::InstallIndexLocked(std::unique_ptr<IndexState> index, uint64_t g
 }
 
 Status Namespace::RefreshIndex() {
+  // An index whose objects are gone was replaced (and collected) after we read the manifest
+  // that named it: read the manifest again.
+  Status s;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    s = RefreshIndexOnce();
+    if (s.code() != StatusCode::kAborted) return s;
+  }
+  return Status::Unavailable("index of '" + name_ +
+                             "' kept changing while it was loaded: " + s.ToString());
+}
+
+Status Namespace::RefreshIndexOnce() {
   const std::string key = ManifestKey(options_->key_prefix, name_);
   auto got = store_->Get(key);
   if (!got.ok()) return got.status().WithContext("reading manifest");
@@ -1998,7 +2031,10 @@ Status Namespace::RefreshIndex() {
   // An index from before the latest drop applied here holds deleted documents: the manifest
   // is reset for the drop (SyncManifestWithDropLocked) and a later pass adopts that.
   if (m.index.indexed_through_seq < dropped_seq_.load()) return Status::OK();
-  VECPUFF_ASSIGN_OR_RETURN(std::unique_ptr<IndexState> index, LoadIndex(m.index));
+  Result<std::unique_ptr<IndexState>> loaded = LoadIndex(m.index);
+  if (loaded.status().IsNotFound()) return Status::Aborted(loaded.status().message());
+  VECPUFF_RETURN_IF_ERROR(loaded.status());
+  std::unique_ptr<IndexState> index = std::move(*loaded);
   std::unique_lock<std::shared_mutex> state_lock(state_mu_);
   if (next_seq_.load() <= m.index.indexed_through_seq) {
     return Status::Unavailable("WAL of '" + name_ + "' is behind its index; try again");

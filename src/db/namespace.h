@@ -275,7 +275,10 @@ class Namespace {
                                                             std::string_view bytes, uint32_t dims,
                                                             DistanceMetric metric,
                                                             const Sq8Params& sq8);
-  Status RefreshIndex();  // adopts a newer index generation from the manifest
+  Status RefreshIndex();      // adopts a newer index generation from the manifest
+  Status RefreshIndexOnce();  // one attempt: Aborted if the index was collected meanwhile
+  // Open's work with one read of the manifest; `*generation` is the index generation it named.
+  Status OpenOnce(std::optional<DistanceMetric> create_metric, uint64_t* generation);
   Status CompactOnce(const std::atomic<bool>* cancel);
   Status CollectGarbage();
   bool TailMeetsTrigger(bool force);

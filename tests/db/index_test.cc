@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -359,6 +360,51 @@ void IndexedThenTail(Database* db, Data* data, Model* model, int tail_new) {
   for (int i = 0; i < tail_new; ++i) rows.emplace_back("b" + std::to_string(i), data->Next());
   for (int i = 0; i < 100; ++i) rows.emplace_back("a" + std::to_string(i), data->Next());
   ASSERT_TRUE(WriteRows(db, "ns", model, rows, 1).ok());
+}
+
+// Runs `before` once, ahead of the first read of an index meta object.
+class MetaReadHook : public ObjectStoreWrapper {
+ public:
+  MetaReadHook(ObjectStore* target, std::function<void()> before)
+      : ObjectStoreWrapper(target), before_(std::move(before)) {}
+  Result<GetResult> Get(std::string_view key, std::optional<ByteRange> range) override {
+    if (key.size() >= 5 && key.substr(key.size() - 5) == "/meta" && !fired_.exchange(true)) {
+      before_();
+    }
+    return target()->Get(key, range);
+  }
+
+ private:
+  std::function<void()> before_;
+  std::atomic<bool> fired_{false};
+};
+
+// A process opening a namespace reads the manifest, then the index metas it names. If
+// another process commits a new generation in between and collects the old one (grace 0
+// here), the metas are gone: the opening process must read the manifest again, not answer
+// "not found" (the ASan multi-process run got a 404 for a write this way).
+TEST(IndexTest, OpeningWhileAnotherProcessReplacesTheIndexRetries) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  Data data(6);
+  Model model;
+  Database other(owned.get(), IndexOptions());
+  ASSERT_NO_FATAL_FAILURE(IndexedThenTail(&other, &data, &model, 200));
+  Status replaced = Status::Internal("never ran");
+  // More new documents than the index holds: the next pass rebuilds, retiring every object
+  // of generation 1, and the pass after it collects them.
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 1500; ++i) rows.emplace_back("c" + std::to_string(i), data.Next());
+  MetaReadHook hooked(owned.get(), [&] {
+    replaced = WriteRows(&other, "ns", &model, rows, 2);
+    if (replaced.ok()) replaced = other.Compact("ns");  // generation 2, a new base
+    if (replaced.ok()) replaced = other.Compact("ns");  // collects generation 1
+  });
+  Database db(&hooked, IndexOptions());
+  auto md = db.Metadata("ns");
+  ASSERT_TRUE(replaced.ok()) << replaced.ToString();
+  ASSERT_TRUE(md.ok()) << md.status().ToString();
+  EXPECT_EQ(md->indexed_row_count, model.docs.size());
+  EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
 }
 
 // A compaction pass cancelled because the server is stopping (Database's destructor sets
