@@ -76,6 +76,8 @@ class Database {
   Result<std::vector<std::string>> ListNamespaces();
 
   const DbOptions& options() const { return options_; }
+  // The decoded postings every namespace shares (for tests and stats).
+  const PostingCache& posting_cache() const { return posting_cache_; }
 
   // The opened namespace itself, for tests that set its hooks. NotFound if absent.
   Result<std::shared_ptr<Namespace>> TestOnlyNamespace(const std::string& ns) {

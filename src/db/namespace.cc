@@ -980,7 +980,9 @@ void Namespace::ApplyDropLocked(const WalEntry& entry) {
   tail_entries_.clear();
   tail_bytes_ = 0;
   tail_oldest_ms_ = 0;
+  const PostingKeys before = CachedPostingKeysLocked();
   index_ = std::make_shared<IndexState>();
+  ForgetDeadPostingsLocked(before);
   index_through_seq_ = entry.seq;
   ++epoch_;
   applied_dims_.store(0);
@@ -1976,9 +1978,39 @@ Result<std::unique_ptr<IndexState>> Namespace::LoadIndex(const ManifestIndex& m)
   return state;
 }
 
+Namespace::PostingKeys Namespace::CachedPostingKeysLocked() const {
+  PostingKeys keys;
+  if (posting_cache_ == nullptr || !index_) return keys;
+  for (uint32_t slot = 0; slot < index_->centroid_count(); ++slot) {
+    keys.emplace_back(index_->Ref(slot).pack, index_->Ref(slot).offset);
+    for (const PostingRef& part : index_->MoreParts(slot))
+      keys.emplace_back(part.pack, part.offset);
+  }
+  return keys;
+}
+
+void Namespace::ForgetDeadPostingsLocked(const PostingKeys& before) const {
+  if (posting_cache_ == nullptr || before.empty()) return;
+  // By hash: a dead key colliding with a live one is only kept until the LRU evicts it.
+  std::unordered_set<uint64_t> live;
+  for (uint32_t slot = 0; index_ && slot < index_->centroid_count(); ++slot) {
+    live.insert(PostingCache::Key(index_->Ref(slot)).Hash());
+    for (const PostingRef& part : index_->MoreParts(slot))
+      live.insert(PostingCache::Key(part).Hash());
+  }
+  for (const auto& [pack, offset] : before) {
+    const PostingCache::Key key(pack, offset);
+    if (!live.contains(key.Hash())) posting_cache_->Erase(key);
+  }
+}
+
 void Namespace::InstallIndexLocked(std::unique_ptr<IndexState> index, uint64_t generation,
                                    uint64_t through_seq) {
-  if (index) index_ = std::move(index);
+  if (index) {
+    const PostingKeys before = CachedPostingKeysLocked();
+    index_ = std::move(index);
+    ForgetDeadPostingsLocked(before);
+  }
   index_generation_.store(generation);
   index_through_seq_ = through_seq;
   ++epoch_;
@@ -2236,6 +2268,7 @@ Status Namespace::CompactOnce(const std::atomic<bool>* cancel) {
     // A drop applied since the snapshot: the committed index only holds deleted documents,
     // and the drop's manifest reset will replace it.
     if (index_ != state) return Status::OK();
+    const PostingKeys before = CachedPostingKeysLocked();
     Status applied = index_->Apply(out.meta);
     if (!applied.ok()) {
       // Cannot happen for a meta we just built; reload the committed index rather than serve
@@ -2245,6 +2278,7 @@ Status Namespace::CompactOnce(const std::atomic<bool>* cancel) {
       return RefreshIndex();
     }
     InstallIndexLocked(nullptr, in.generation, through);
+    ForgetDeadPostingsLocked(before);
   }
   // Free the indexed tail documents (our snapshot of them and their copies in the input) and
   // the compaction's working set, then give the memory back to the OS (glibc keeps freed heap

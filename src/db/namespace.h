@@ -263,6 +263,13 @@ class Namespace {
   // entries it covers.
   void InstallIndexLocked(std::unique_ptr<IndexState> index, uint64_t generation,
                           uint64_t through_seq);
+  // The memory cache's keys of every posting part index_ references (none without a cache),
+  // taken before index_ changes; ForgetDeadPostingsLocked then drops from the cache those that
+  // index_ no longer references, so superseded postings do not sit there until evicted.
+  // REQUIRES: state_mu_ held.
+  using PostingKeys = std::vector<std::pair<std::string, uint64_t>>;
+  PostingKeys CachedPostingKeysLocked() const;
+  void ForgetDeadPostingsLocked(const PostingKeys& before) const;
   // Reads the posting of `ref`, a posting of `state` (memory cache, else the store),
   // verifying it.
   Result<std::shared_ptr<const PostingData>> ReadPosting(const IndexState& state,

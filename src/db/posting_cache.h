@@ -1,6 +1,9 @@
 // PostingCache: decoded posting lists in memory, LRU by bytes, shared by every namespace of a
 // Database. Keys are (immutable pack object key, offset), so an entry is never stale; the map
-// is keyed by their 64-bit hash, verified against the full key on every hit.
+// is keyed by their 64-bit hash, verified against the full key on every hit. An entry can
+// become dead, though: a compaction that rewrites a posting leaves its old part referenced by
+// no index. Namespaces Erase those when they install the index that dropped them, so the cache
+// holds the live postings rather than filling up with superseded ones.
 //
 // Thread safety: safe for concurrent use. Values are shared_ptr: eviction never frees a
 // posting a query is still scanning.
@@ -25,6 +28,7 @@ class PostingCache {
   // ref's pack key, so it is built per lookup without copying.
   struct Key {
     explicit Key(const PostingRef& ref) : pack(ref.pack), offset(ref.offset) {}
+    Key(std::string_view pack_key, uint64_t pack_offset) : pack(pack_key), offset(pack_offset) {}
     std::string_view pack;
     uint64_t offset;
     // The map's key; entries also keep the full key, so a collision is only a miss.
@@ -67,9 +71,26 @@ class PostingCache {
     }
   }
 
+  // Drops the entry of `key`, if cached (a reader holding it keeps its copy).
+  void Erase(const Key& key) {
+    const uint64_t h = key.Hash();
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(h);
+    if (it == map_.end() || it->second->offset != key.offset || it->second->pack != key.pack) {
+      return;
+    }
+    used_ -= it->second->charge;
+    lru_.erase(it->second);
+    map_.erase(it);
+  }
+
   size_t used_bytes() const {
     std::lock_guard<std::mutex> lock(mu_);
     return used_;
+  }
+  size_t entries() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return map_.size();
   }
 
  private:

@@ -446,6 +446,61 @@ TEST(IndexTest, CancelledCompactionLeavesNoTrace) {
   EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
 }
 
+// The memory cache holds live postings only: a pass that splits, merges and rewrites
+// postings, and a drop, leave the postings they supersede referenced by no index, and the
+// cache drops those at once rather than keeping them until the LRU evicts them (a soak's
+// cache otherwise filled with dead postings, 256 MiB of them within 20 minutes).
+TEST(IndexTest, TheMemoryCacheDropsPostingsTheIndexNoLongerReferences) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  Database db(owned.get(), IndexOptions());
+  Data data(8);
+  Model model;
+  int next = 0;
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 2000; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  // An exact query reads every posting: it caches every part the index references.
+  auto read_all = [&](Database* d) {
+    QueryRequest q = Q(data.Next());
+    q.exact = true;
+    auto r = d->Query("ns", q);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->hits.size(), 10u);
+  };
+  ASSERT_NO_FATAL_FAILURE(read_all(&db));
+  const size_t live_before = db.posting_cache().entries();
+  ASSERT_GT(live_before, 20u);
+
+  // Churn: new documents (splits), overwrites and deletes (merges, reassignment).
+  rows.clear();
+  for (int i = 0; i < 1000; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
+  for (int i = 0; i < 600; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
+  WriteRequest del;
+  for (int i = 600; i < 1400; ++i) {
+    del.deletes.push_back("d" + std::to_string(i));
+    model.docs.erase("d" + std::to_string(i));
+  }
+  ASSERT_TRUE(db.Write("ns", std::move(del)).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  // The superseded parts are gone already (kept, the count could not have fallen)...
+  EXPECT_LT(db.posting_cache().entries(), live_before);
+  // ...and once every posting is read again the cache holds exactly what a fresh process
+  // reading every posting of the new index holds.
+  ASSERT_NO_FATAL_FAILURE(read_all(&db));
+  Database fresh(owned.get(), IndexOptions());
+  ASSERT_NO_FATAL_FAILURE(read_all(&fresh));
+  EXPECT_EQ(db.posting_cache().entries(), fresh.posting_cache().entries());
+  EXPECT_EQ(db.posting_cache().used_bytes(), fresh.posting_cache().used_bytes());
+  EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
+
+  // A drop leaves nothing of the namespace in the cache.
+  ASSERT_TRUE(db.DeleteNamespace("ns").ok());
+  EXPECT_EQ(db.posting_cache().entries(), 0u);
+  EXPECT_EQ(db.posting_cache().used_bytes(), 0u);
+}
+
 // Fails the compaction at a named point, as a crash there would leave the store.
 TEST(IndexTest, CompactorCrashAtAnyPointLosesNothing) {
   for (const char* point : {"packs_written", "meta_written", "committed"}) {

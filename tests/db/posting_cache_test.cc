@@ -53,6 +53,27 @@ TEST(PostingCacheTest, ReplacingAnEntryKeepsTheAccountingRight) {
   EXPECT_EQ(cache.Get(PostingCache::Key(Ref("p", 0)))->centroid_id, 2u);
 }
 
+TEST(PostingCacheTest, EraseDropsOnlyThatEntryAndItsCharge) {
+  PostingCache cache(1 << 20);
+  cache.Put(PostingCache::Key(Ref("p", 0)), Posting(1, 100));
+  const size_t one = cache.used_bytes();
+  cache.Put(PostingCache::Key(Ref("p", 8)), Posting(2, 100));
+  auto held = cache.Get(PostingCache::Key(Ref("p", 0)));
+  cache.Erase(PostingCache::Key("p", 0));
+  EXPECT_EQ(cache.Get(PostingCache::Key(Ref("p", 0))), nullptr);
+  EXPECT_NE(cache.Get(PostingCache::Key(Ref("p", 8))), nullptr);
+  EXPECT_EQ(cache.entries(), 1u);
+  EXPECT_EQ(cache.used_bytes(), one);
+  ASSERT_NE(held, nullptr);  // a reader keeps its copy
+  EXPECT_EQ(held->centroid_id, 1u);
+  // Erasing what is not cached (another offset, another pack, twice) changes nothing.
+  cache.Erase(PostingCache::Key("p", 0));
+  cache.Erase(PostingCache::Key("p", 16));
+  cache.Erase(PostingCache::Key("q", 8));
+  EXPECT_EQ(cache.entries(), 1u);
+  EXPECT_EQ(cache.used_bytes(), one);
+}
+
 TEST(PostingCacheTest, AnEntryLargerThanTheCacheIsNotKept) {
   PostingCache cache(100);
   cache.Put(PostingCache::Key(Ref("p", 0)), Posting(1, 1000));
