@@ -1,6 +1,7 @@
 #include "api/http_server.h"
 
 #include <httplib.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
@@ -16,6 +17,7 @@
 
 #include "api/http_status.h"
 #include "api/json_codec.h"
+#include "cache/caching_store.h"
 
 namespace vecpuff {
 namespace {
@@ -332,6 +334,35 @@ void HttpServer::RegisterRoutes() {
 
   s.Get("/health", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("OK", "text/plain");
+  });
+
+  s.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
+    const PostingCache::Stats m = db_->posting_cache().stats();
+    nlohmann::json out = {{"memory_cache",
+                           {{"capacity_bytes", m.capacity_bytes},
+                            {"bytes", m.bytes},
+                            {"entries", m.entries},
+                            {"hits", m.hits},
+                            {"misses", m.misses},
+                            {"evictions", m.evictions},
+                            {"erased", m.erased}}},
+                          {"disk_cache", nullptr}};
+    if (options_.disk_cache != nullptr) {
+      const CacheStats d = options_.disk_cache->stats();
+      out["disk_cache"] = {{"capacity_bytes", options_.disk_cache->capacity_bytes()},
+                           {"bytes", d.bytes},
+                           {"entries", d.entries},
+                           {"hits", d.hits},
+                           {"misses", d.misses},
+                           {"evictions", d.evictions},
+                           {"corrupt", d.corrupt},
+                           {"io_errors", d.io_errors}};
+    }
+    // glibc's view of the heap: what is allocated, and what it holds from the system
+    // (allocated plus free but not returned); their gap is fragmentation.
+    const struct mallinfo2 mi = mallinfo2();
+    out["heap"] = {{"in_use_bytes", mi.uordblks + mi.hblkhd}, {"held_bytes", mi.arena + mi.hblkhd}};
+    SendJson(res, out);
   });
 
   s.Get("/namespaces", [this](const httplib::Request&, httplib::Response& res) {

@@ -1,6 +1,7 @@
 // HttpServer: the original VecPuff HTTP API over cpp-httplib.
 //
 //   GET  /health                      -> 200 "OK"
+//   GET  /stats                       -> memory and disk cache figures, heap (JSON, below)
 //   GET  /namespaces                  -> {"namespaces":[{"id":...}]}
 //   POST /namespaces/{ns}             -> write (upsert_rows, patch_rows, deletes)
 //   POST /namespaces/{ns}/query       -> exact top-k
@@ -45,6 +46,8 @@ class Server;
 
 namespace vecpuff {
 
+class DiskCache;
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 3000;
@@ -58,6 +61,8 @@ struct HttpServerOptions {
   bool allow_anonymous = false;
   // The Retry-After sent with 429 responses, in seconds.
   int retry_after_seconds = 1;
+  // The disk cache in front of the store, for GET /stats; null if there is none. Not owned.
+  const DiskCache* disk_cache = nullptr;
 };
 
 class HttpServer {

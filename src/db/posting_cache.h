@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,15 @@ class PostingCache {
     uint64_t offset;
     // The map's key; entries also keep the full key, so a collision is only a miss.
     uint64_t Hash() const { return Checksum64(pack) ^ (offset * 0x9E3779B97F4A7C15ull); }
+  };
+
+  struct Stats {
+    size_t capacity_bytes = 0;
+    size_t bytes = 0;  // the charge of every entry held
+    size_t entries = 0;
+    uint64_t hits = 0, misses = 0;
+    uint64_t evictions = 0;  // by the LRU, for room
+    uint64_t erased = 0;     // dropped because no index references them any more
   };
 
   explicit PostingCache(size_t capacity_bytes) : capacity_(capacity_bytes) {}
@@ -68,6 +78,7 @@ class PostingCache {
       used_ -= lru_.back().charge;
       map_.erase(lru_.back().hash);
       lru_.pop_back();
+      ++evictions_;
     }
   }
 
@@ -82,6 +93,7 @@ class PostingCache {
     used_ -= it->second->charge;
     lru_.erase(it->second);
     map_.erase(it);
+    ++erased_;
   }
 
   size_t used_bytes() const {
@@ -91,6 +103,10 @@ class PostingCache {
   size_t entries() const {
     std::lock_guard<std::mutex> lock(mu_);
     return map_.size();
+  }
+  Stats stats() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Stats{capacity_, used_, map_.size(), hits_, misses_, evictions_, erased_};
   }
 
  private:
@@ -106,7 +122,7 @@ class PostingCache {
   std::list<Node> lru_;
   std::unordered_map<uint64_t, std::list<Node>::iterator> map_;
   size_t used_ = 0;
-  uint64_t hits_ = 0, misses_ = 0;
+  uint64_t hits_ = 0, misses_ = 0, evictions_ = 0, erased_ = 0;
 };
 
 }  // namespace vecpuff

@@ -178,7 +178,9 @@ int Run(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   auto db = std::make_unique<Database>(&store, MakeDbOptions(options));
-  HttpServer server(db.get(), MakeHttpOptions(options));
+  HttpServerOptions http = MakeHttpOptions(options);
+  http.disk_cache = disk_cache.get();
+  HttpServer server(db.get(), http);
   Status started = server.Start();
   if (!started.ok()) {
     spdlog::critical("{}", started.message());

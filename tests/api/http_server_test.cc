@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "cache/caching_store.h"
 #include "storage/memory_store.h"
 
 namespace vecpuff {
@@ -142,6 +144,87 @@ TEST(HttpServerTest, HealthAndUnknownRoutes) {
   EXPECT_EQ(missing->status, 404);
   EXPECT_EQ(json::parse(missing->body)["status"], "error");
   server.Stop();
+}
+
+// GET /stats: the memory cache's figures follow what queries load and compaction drops, the
+// disk cache's are there when the server has one, and the route needs a key like any other.
+TEST(HttpServerTest, StatsReportTheCachesAndTheHeap) {
+  auto store = NewMemoryStore();
+  DbOptions o;
+  o.compactor_enabled = false;
+  o.batch_window_ms = 0;
+  Database db(store.get(), o);
+  const std::string dir = ::testing::TempDir() + "/stats_disk_cache";
+  std::filesystem::remove_all(dir);
+  auto disk = DiskCache::Open(dir, 1 << 20);
+  ASSERT_TRUE(disk.ok()) << disk.status().ToString();
+  HttpServerOptions http;
+  http.port = 0;
+  http.api_keys = {"k"};
+  http.disk_cache = disk->get();
+  HttpServer server(&db, http);
+  ASSERT_TRUE(server.Start().ok());
+  httplib::Client c("127.0.0.1", server.port());
+
+  auto denied = c.Get("/stats");
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 401);
+  c.set_bearer_token_auth("k");
+  auto stats = [&] {
+    auto r = c.Get("/stats");
+    EXPECT_TRUE(r);
+    if (!r) return json();
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body);
+  };
+  json before = stats();
+  EXPECT_EQ(before["memory_cache"]["capacity_bytes"], o.posting_cache_bytes);
+  EXPECT_EQ(before["memory_cache"]["entries"], 0);
+  EXPECT_EQ(before["memory_cache"]["bytes"], 0);
+  EXPECT_EQ(before["disk_cache"]["capacity_bytes"], 1 << 20);
+  EXPECT_EQ(before["disk_cache"]["entries"], 0);
+  EXPECT_GT(before["heap"]["in_use_bytes"].get<uint64_t>(), 0u);
+  EXPECT_GE(before["heap"]["held_bytes"].get<uint64_t>(),
+            before["heap"]["in_use_bytes"].get<uint64_t>());
+
+  json rows = json::array();
+  for (int i = 0; i < 200; ++i) {
+    rows.push_back({{"id", "d" + std::to_string(i)}, {"vector", {i % 7, i % 11, 1.0}}});
+  }
+  auto w = c.Post("/namespaces/ns", json{{"upsert_rows", rows}}.dump(), "application/json");
+  ASSERT_TRUE(w);
+  ASSERT_EQ(w->status, 200) << w->body;
+  ASSERT_TRUE(db.Compact("ns").ok());
+  QueryRequest q;
+  q.vector = {1, 2, 1};
+  q.exact = true;  // reads every posting list
+  ASSERT_TRUE(db.Query("ns", q).ok());
+  json loaded = stats();
+  EXPECT_EQ(loaded["memory_cache"]["entries"], db.posting_cache().entries());
+  EXPECT_GT(loaded["memory_cache"]["entries"].get<uint64_t>(), 0u);
+  EXPECT_EQ(loaded["memory_cache"]["bytes"], db.posting_cache().used_bytes());
+  EXPECT_GT(loaded["memory_cache"]["misses"].get<uint64_t>(), 0u);
+
+  // A drop leaves no posting referenced: the cache erases them all.
+  ASSERT_TRUE(db.DeleteNamespace("ns").ok());
+  json dropped = stats();
+  EXPECT_EQ(dropped["memory_cache"]["entries"], 0);
+  EXPECT_EQ(dropped["memory_cache"]["bytes"], 0);
+  EXPECT_EQ(dropped["memory_cache"]["erased"], loaded["memory_cache"]["entries"]);
+
+  // Without a disk cache the field is null.
+  server.Stop();
+  http.disk_cache = nullptr;
+  http.api_keys.clear();
+  HttpServer bare(&db, http);
+  ASSERT_TRUE(bare.Start().ok());
+  httplib::Client b("127.0.0.1", bare.port());
+  auto r = b.Get("/stats");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_TRUE(json::parse(r->body)["disk_cache"].is_null());
+  bare.Stop();
+  std::filesystem::remove_all(dir);
 }
 
 // Write bodies are read by the route itself: large ones, ones sent in chunks (no
