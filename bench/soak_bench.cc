@@ -26,10 +26,11 @@
 //
 // Latency is from sending a request to its whole answer (keep-alive connections, one per
 // thread). Every --interval seconds one line: elapsed, writes/s, rows/s, queries/s, write
-// and query p50/p99 in ms, errors, 429s, server RSS, threads and open fds (from /proc), live
-// documents and unindexed backlog (from the namespace's metadata). At the end: totals, the
-// RSS at the end of warm-up (--warmup-s, default 20% of the run) against the RSS at the end,
-// and p99 of the first window after warm-up against the last.
+// and query p50/p99 in ms, errors, 429s, server RSS, the memory cache's charge and the heap
+// in use and held (GET /stats), threads and open fds (from /proc), live documents and
+// unindexed backlog (from the namespace's metadata). At the end: totals, the RSS at the end of
+// warm-up (--warmup-s, default 20% of the run) against the RSS at the end, the same less the
+// memory cache, and p99 of the first window after warm-up against the last.
 //
 // Exit status: 0 when every request succeeded (HTTP 429, backpressure, is counted apart and
 // is not a failure), 1 when a request failed, an answer was wrong, the server died, or it did
@@ -755,6 +756,8 @@ long FindListeningPid(int port) {
 struct Meta {
   bool ok = false;
   int64_t docs = -1, indexed = -1, unindexed_bytes = -1;
+  // From GET /stats: the memory cache's charge, and glibc's heap in use and held.
+  int64_t cache_bytes = -1, heap_in_use = -1, heap_held = -1;
 };
 
 Meta ReadMetadata(httplib::Client* c, const Target& t) {
@@ -768,6 +771,17 @@ Meta ReadMetadata(httplib::Client* c, const Target& t) {
   if (doc.contains("index") && doc["index"].is_object()) {
     m.indexed = doc["index"].value("indexed_row_count", int64_t{-1});
     m.unindexed_bytes = doc["index"].value("unindexed_bytes", int64_t{-1});
+  }
+  auto stats = c->Get("/stats");
+  if (!stats || stats->status != 200) return m;
+  json st = json::parse(stats->body, nullptr, false);
+  if (!st.is_object()) return m;
+  if (st.contains("memory_cache") && st["memory_cache"].is_object()) {
+    m.cache_bytes = st["memory_cache"].value("bytes", int64_t{-1});
+  }
+  if (st.contains("heap") && st["heap"].is_object()) {
+    m.heap_in_use = st["heap"].value("in_use_bytes", int64_t{-1});
+    m.heap_held = st["heap"].value("held_bytes", int64_t{-1});
   }
   return m;
 }
@@ -796,21 +810,26 @@ std::string Mb(long kb) {
 }
 
 void PrintHeader() {
-  std::printf("%8s %7s %8s %8s %7s %7s %7s %7s %6s %6s %6s %8s %5s %5s %8s %9s\n", "elapsed", "w/s",
-              "rows/s", "q/s", "w_p50", "w_p99", "q_p50", "q_p99", "errors", "429", "missed",
-              "rss_mb", "thr", "fds", "docs", "unidx_mb");
+  std::printf("%8s %7s %8s %8s %7s %7s %7s %7s %6s %6s %6s %8s %8s %8s %8s %5s %5s %8s %9s\n",
+              "elapsed", "w/s", "rows/s", "q/s", "w_p50", "w_p99", "q_p50", "q_p99", "errors",
+              "429", "missed", "rss_mb", "cache_mb", "inuse_mb", "held_mb", "thr", "fds", "docs",
+              "unidx_mb");
   std::fflush(stdout);
 }
 
 void PrintWindow(const Window& w) {
   const double s = std::max(w.len_s, 1e-9);
   std::printf(
-      "%7.0fs %7.1f %8.0f %8.1f %7s %7s %7s %7s %6llu %6llu %6llu %8s %5ld %5ld %8lld %9s\n",
+      "%7.0fs %7.1f %8.0f %8.1f %7s %7s %7s %7s %6llu %6llu %6llu %8s %8s %8s %8s %5ld %5ld %8lld "
+      "%9s\n",
       w.end_s, w.d.writes / s, w.d.rows / s, w.d.queries / s, Ms(w.w50).c_str(), Ms(w.w99).c_str(),
       Ms(w.q50).c_str(), Ms(w.q99).c_str(), static_cast<unsigned long long>(w.d.errors),
       static_cast<unsigned long long>(w.d.backpressure),
-      static_cast<unsigned long long>(w.d.missed), Mb(w.proc.rss_kb).c_str(), w.proc.threads,
-      w.proc.fds, static_cast<long long>(w.meta.docs),
+      static_cast<unsigned long long>(w.d.missed), Mb(w.proc.rss_kb).c_str(),
+      Mb(w.meta.cache_bytes < 0 ? -1 : w.meta.cache_bytes / 1024).c_str(),
+      Mb(w.meta.heap_in_use < 0 ? -1 : w.meta.heap_in_use / 1024).c_str(),
+      Mb(w.meta.heap_held < 0 ? -1 : w.meta.heap_held / 1024).c_str(), w.proc.threads, w.proc.fds,
+      static_cast<long long>(w.meta.docs),
       w.meta.unindexed_bytes < 0 ? "-" : Mb(w.meta.unindexed_bytes / 1024).c_str());
   std::fflush(stdout);
 }
@@ -1080,6 +1099,20 @@ int Run(const Args& a) {
           growth, Mb(max_rss).c_str(), Mb(last.proc.hwm_kb).c_str(),
           RssSlopeMbPerMin(windows, first_after), warm.proc.threads, last.proc.threads,
           warm.proc.fds, last.proc.fds);
+      if (warm.meta.cache_bytes >= 0 && last.meta.cache_bytes >= 0) {
+        // The memory cache grows until it holds the postings queries touch (at most
+        // cache.memory_bytes): apart from it, what did the rest of the process do?
+        const long warm_rest = warm.proc.rss_kb - static_cast<long>(warm.meta.cache_bytes / 1024);
+        const long last_rest = last.proc.rss_kb - static_cast<long>(last.meta.cache_bytes / 1024);
+        std::printf(
+            "  memory   cache %s -> %s MB; heap in use %s -> %s MB, held %s -> %s MB; RSS less "
+            "the cache %s -> %s MB (%+.1f%%)\n",
+            Mb(warm.meta.cache_bytes / 1024).c_str(), Mb(last.meta.cache_bytes / 1024).c_str(),
+            Mb(warm.meta.heap_in_use / 1024).c_str(), Mb(last.meta.heap_in_use / 1024).c_str(),
+            Mb(warm.meta.heap_held / 1024).c_str(), Mb(last.meta.heap_held / 1024).c_str(),
+            Mb(warm_rest).c_str(), Mb(last_rest).c_str(),
+            warm_rest > 0 ? 100.0 * (last_rest - warm_rest) / warm_rest : 0.0);
+      }
       if (a.max_rss_growth_pct >= 0 && growth > a.max_rss_growth_pct) {
         failures.push_back("RSS grew " + std::to_string(growth) + "% after warm-up");
       }
