@@ -1,7 +1,7 @@
 // HttpServer: the original VecPuff HTTP API over cpp-httplib.
 //
 //   GET  /health                      -> 200 "OK"
-//   GET  /stats                       -> memory and disk cache figures, heap (JSON, below)
+//   GET  /stats                       -> memory and disk cache figures, heap (docs/api.md)
 //   GET  /namespaces                  -> {"namespaces":[{"id":...}]}
 //   POST /namespaces/{ns}             -> write (upsert_rows, patch_rows, deletes)
 //   POST /namespaces/{ns}/query       -> exact top-k
