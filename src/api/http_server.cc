@@ -359,9 +359,15 @@ void HttpServer::RegisterRoutes() {
                            {"io_errors", d.io_errors}};
     }
     // glibc's view of the heap: what is allocated, and what it holds from the system
-    // (allocated plus free but not returned); their gap is fragmentation.
+    // (allocated plus free but not returned); their gap is fragmentation. Null when glibc's
+    // allocator holds nothing: another one serves the process (a sanitizer, a preloaded
+    // malloc), and glibc's figures would say nothing about it.
     const struct mallinfo2 mi = mallinfo2();
-    out["heap"] = {{"in_use_bytes", mi.uordblks + mi.hblkhd}, {"held_bytes", mi.arena + mi.hblkhd}};
+    out["heap"] = nullptr;
+    if (mi.arena + mi.hblkhd > 0) {
+      out["heap"] = {{"in_use_bytes", mi.uordblks + mi.hblkhd},
+                     {"held_bytes", mi.arena + mi.hblkhd}};
+    }
     SendJson(res, out);
   });
 
