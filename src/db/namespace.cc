@@ -1978,14 +1978,22 @@ Result<std::unique_ptr<IndexState>> Namespace::LoadIndex(const ManifestIndex& m)
   return state;
 }
 
+namespace {
+// Calls fn on every posting part (base and appended) of `index`, if any.
+template <typename Fn>
+void ForEachPostingPart(const IndexState* index, Fn&& fn) {
+  for (uint32_t slot = 0; index != nullptr && slot < index->centroid_count(); ++slot) {
+    fn(index->Ref(slot));
+    for (const PostingRef& part : index->MoreParts(slot)) fn(part);
+  }
+}
+}  // namespace
+
 Namespace::PostingKeys Namespace::CachedPostingKeysLocked() const {
   PostingKeys keys;
-  if (posting_cache_ == nullptr || !index_) return keys;
-  for (uint32_t slot = 0; slot < index_->centroid_count(); ++slot) {
-    keys.emplace_back(index_->Ref(slot).pack, index_->Ref(slot).offset);
-    for (const PostingRef& part : index_->MoreParts(slot))
-      keys.emplace_back(part.pack, part.offset);
-  }
+  if (posting_cache_ == nullptr) return keys;
+  ForEachPostingPart(index_.get(),
+                     [&](const PostingRef& ref) { keys.emplace_back(ref.pack, ref.offset); });
   return keys;
 }
 
@@ -1993,11 +2001,8 @@ void Namespace::ForgetDeadPostingsLocked(const PostingKeys& before) const {
   if (posting_cache_ == nullptr || before.empty()) return;
   // By hash: a dead key colliding with a live one is only kept until the LRU evicts it.
   std::unordered_set<uint64_t> live;
-  for (uint32_t slot = 0; index_ && slot < index_->centroid_count(); ++slot) {
-    live.insert(PostingCache::Key(index_->Ref(slot)).Hash());
-    for (const PostingRef& part : index_->MoreParts(slot))
-      live.insert(PostingCache::Key(part).Hash());
-  }
+  ForEachPostingPart(index_.get(),
+                     [&](const PostingRef& ref) { live.insert(PostingCache::Key(ref).Hash()); });
   for (const auto& [pack, offset] : before) {
     const PostingCache::Key key(pack, offset);
     if (!live.contains(key.Hash())) posting_cache_->Erase(key);

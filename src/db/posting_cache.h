@@ -66,11 +66,7 @@ class PostingCache {
     const uint64_t h = key.Hash();
     std::lock_guard<std::mutex> lock(mu_);
     auto it = map_.find(h);
-    if (it != map_.end()) {  // the same posting, or one whose key collides: replaced
-      used_ -= it->second->charge;
-      lru_.erase(it->second);
-      map_.erase(it);
-    }
+    if (it != map_.end()) RemoveLocked(it);  // the same posting, or one whose key collides
     lru_.push_front({h, std::string(key.pack), key.offset, std::move(value), charge});
     map_[h] = lru_.begin();
     used_ += charge;
@@ -90,9 +86,7 @@ class PostingCache {
     if (it == map_.end() || it->second->offset != key.offset || it->second->pack != key.pack) {
       return;
     }
-    used_ -= it->second->charge;
-    lru_.erase(it->second);
-    map_.erase(it);
+    RemoveLocked(it);
     ++erased_;
   }
 
@@ -117,10 +111,18 @@ class PostingCache {
     std::shared_ptr<const PostingData> value;
     size_t charge;
   };
+  using Map = std::unordered_map<uint64_t, std::list<Node>::iterator>;
+  // REQUIRES: mu_ held. Drops the entry `it` and its charge.
+  void RemoveLocked(Map::iterator it) {
+    used_ -= it->second->charge;
+    lru_.erase(it->second);
+    map_.erase(it);
+  }
+
   const size_t capacity_;
   mutable std::mutex mu_;
   std::list<Node> lru_;
-  std::unordered_map<uint64_t, std::list<Node>::iterator> map_;
+  Map map_;
   size_t used_ = 0;
   uint64_t hits_ = 0, misses_ = 0, evictions_ = 0, erased_ = 0;
 };
