@@ -31,6 +31,7 @@ std::string EncodeManifest(const Manifest& m) {
       {"dimensions", m.dimensions},
       {"created_at_ms", m.created_at_ms},
       {"updated_at_ms", m.updated_at_ms},
+      {"last_write_ms", m.last_write_ms},
       {"wal_next_seq_hint", m.wal_next_seq_hint},
   };
   if (m.index.generation > 0) {
@@ -119,6 +120,15 @@ Result<Manifest> DecodeManifest(std::string_view object) {
   m.dimensions = static_cast<uint32_t>(d);
   m.created_at_ms = created->get<int64_t>();
   m.updated_at_ms = updated->get<int64_t>();
+  // Optional: manifests written before it existed last changed their data no later than
+  // their last change.
+  m.last_write_ms = m.updated_at_ms;
+  if (const nlohmann::json* last_write = field("last_write_ms")) {
+    if (!last_write->is_number_integer()) {
+      return Status::Corruption("manifest last_write_ms is not an integer");
+    }
+    m.last_write_ms = last_write->get<int64_t>();
+  }
   m.wal_next_seq_hint = hint->get<uint64_t>();
   if (m.wal_next_seq_hint == 0) return Status::Corruption("manifest WAL hint is 0");
   if (const nlohmann::json* index = field("index")) {
@@ -197,6 +207,7 @@ void ResetManifestForDrop(Manifest* m, uint64_t drop_seq, int64_t now_ms) {
   m->schema.clear();
   m->dropped_seq = drop_seq;
   m->reopened = false;
+  m->last_write_ms = std::max(m->last_write_ms, now_ms);
   ManifestIndex& ix = m->index;
   for (const auto& k : ix.metas) ix.retired.push_back({k, now_ms});
   ix.metas.clear();

@@ -62,6 +62,10 @@ struct Manifest {
   uint32_t dimensions = 0;  // 0 until the first vector is written; never changes after
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;  // last change of the manifest itself
+  // Last change of the namespace's data or schema that the manifest records: creation,
+  // dimensions, schema, a drop's reset, and the latest commit time of the WAL entries the
+  // index holds. Unlike updated_at_ms, not moved by indexing, hints or garbage collection.
+  int64_t last_write_ms = 0;
   // Every WAL entry with seq < wal_next_seq_hint is known to exist. A hint only: the log
   // may extend further; readers find its end by probing. 1 for an empty log.
   uint64_t wal_next_seq_hint = 1;

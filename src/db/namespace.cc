@@ -208,7 +208,7 @@ Status Namespace::LoadManifest(std::optional<DistanceMetric> create_metric) {
     Manifest m;
     m.namespace_name = name_;
     m.distance_metric = *create_metric;
-    m.created_at_ms = m.updated_at_ms = NowUnixMillis();
+    m.created_at_ms = m.updated_at_ms = m.last_write_ms = NowUnixMillis();
     PutOptions create;
     create.mode = PutMode::kCreateOnly;
     auto put = store_->Put(key, EncodeManifest(m), create);
@@ -278,6 +278,7 @@ Status Namespace::FixDimensions(uint32_t dims, uint64_t drop_seen) {
         stale = !SameNamespace(*m, drop_seen);
         if (stale || m->dimensions != 0) return false;
         m->dimensions = dims;
+        m->last_write_ms = NowUnixMillis();
         return true;
       },
       /*max_attempts=*/100));
@@ -326,6 +327,7 @@ Status Namespace::Reopen(uint64_t drop_seq, std::optional<DistanceMetric> metric
           m->reopened = true;
           m->distance_metric = metric.value_or(DistanceMetric::kCosineDistance);
           m->created_at_ms = now;
+          m->last_write_ms = now;
           // Nothing legitimate fixes these before the reopening: only a write checked
           // against the deleted namespace could have (SameNamespace refuses it anyway).
           m->dimensions = 0;
@@ -521,6 +523,7 @@ Status Namespace::CommitSchema(const std::map<std::string, AttributeSchema>& add
             changed = true;
           }
         }
+        if (changed) m->last_write_ms = NowUnixMillis();
         return changed;
       },
       /*max_attempts=*/100));
@@ -1070,8 +1073,11 @@ void Namespace::ApplyEntryLocked(WalEntry& entry, size_t object_bytes,
       }
     }
   }
-  if (!entry.requests.empty()) live_since_drop_.store(true);
-  last_commit_ms_ = std::max(last_commit_ms_, entry.commit_time_ms);
+  if (!entry.requests.empty()) {
+    live_since_drop_.store(true);
+    // A fence (an empty entry) writes nothing.
+    last_commit_ms_ = std::max(last_commit_ms_, entry.commit_time_ms);
+  }
   if (tail_entries_.empty()) tail_oldest_ms_ = entry.commit_time_ms;
   tail_entries_.emplace_back(entry.seq, object_bytes);
   tail_bytes_ += object_bytes;
@@ -1943,7 +1949,7 @@ Result<NamespaceMetadata> Namespace::Metadata(Consistency consistency) {
     md.dimensions = Dimensions();
     md.distance_metric = metric_.load();
     md.created_at_ms = manifest_.created_at_ms;
-    md.updated_at_ms = manifest_.updated_at_ms;
+    md.updated_at_ms = manifest_.last_write_ms;
     md.index_bytes_written = manifest_.index.bytes_written;
     md.index_input_bytes = manifest_.index.input_bytes;
     md.schema = manifest_.schema;
@@ -2119,10 +2125,12 @@ Status Namespace::CompactOnce(const std::atomic<bool>* cancel) {
   uint64_t through = 0;
   uint64_t base_generation = 0;
   uint64_t drop = 0;
+  int64_t last_write_ms = 0;          // the latest commit time of the entries through `through`
   std::shared_ptr<IndexState> state;  // kept: a drop may replace index_ meanwhile
   {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
     through = next_seq_.load() - 1;
+    last_write_ms = last_commit_ms_;
     base_generation = index_generation_.load();
     drop = dropped_seq_.load();
     state = index_;
@@ -2254,6 +2262,7 @@ Status Namespace::CompactOnce(const std::atomic<bool>* cancel) {
           ix.bytes_written += bytes;
           ix.input_bytes += out.stats.input_bytes;
           m->wal_next_seq_hint = std::max(m->wal_next_seq_hint, through + 1);
+          m->last_write_ms = std::max(m->last_write_ms, last_write_ms);
           return true;
         },
         /*max_attempts=*/20);

@@ -12,6 +12,19 @@
 namespace vecpuff {
 namespace {
 
+// A manifest object around `body`, framed and checksummed validly.
+std::string Frame(const std::string& body) {
+  std::string object;
+  PutFixed32(&object, kManifestMagic);
+  PutFixed16(&object, kManifestFormatVersion);
+  PutFixed16(&object, 0);
+  PutFixed64(&object, body.size());
+  PutFixed64(&object, 0);
+  object += body;
+  EncodeFixed64(object.data() + 16, Checksum64(object));
+  return object;
+}
+
 TEST(Manifest, RoundTrip) {
   Manifest m;
   m.namespace_name = "docs.v2";
@@ -19,6 +32,7 @@ TEST(Manifest, RoundTrip) {
   m.dimensions = 784;
   m.created_at_ms = 1700000000000;
   m.updated_at_ms = 1700000000123;
+  m.last_write_ms = 1700000000100;
   m.wal_next_seq_hint = 65;
   auto d = DecodeManifest(EncodeManifest(m));
   ASSERT_TRUE(d.ok()) << d.status().ToString();
@@ -27,7 +41,28 @@ TEST(Manifest, RoundTrip) {
   EXPECT_EQ(d->dimensions, 784u);
   EXPECT_EQ(d->created_at_ms, m.created_at_ms);
   EXPECT_EQ(d->updated_at_ms, m.updated_at_ms);
+  EXPECT_EQ(d->last_write_ms, m.last_write_ms);
   EXPECT_EQ(d->wal_next_seq_hint, 65u);
+}
+
+// last_write_ms is optional: a manifest from before it reads its last change as its last
+// write. Present, it must be an integer.
+TEST(Manifest, LastWriteDefaultsToTheLastChangeAndIsValidated) {
+  nlohmann::json body = {{"namespace", "old"},    {"distance_metric", "cosine_distance"},
+                         {"dimensions", 2},       {"created_at_ms", 1000},
+                         {"updated_at_ms", 5000}, {"wal_next_seq_hint", 1}};
+  auto d = DecodeManifest(Frame(body.dump()));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->last_write_ms, 5000);
+  body["last_write_ms"] = 4000;
+  d = DecodeManifest(Frame(body.dump()));
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->last_write_ms, 4000);
+  body["last_write_ms"] = "4000";
+  d = DecodeManifest(Frame(body.dump()));
+  ASSERT_FALSE(d.ok());
+  EXPECT_TRUE(d.status().IsCorruption());
+  EXPECT_EQ(d.status().message(), "manifest last_write_ms is not an integer");
 }
 
 TEST(Manifest, SchemaRoundTripsAndAMalformedOneIsCorruption) {
@@ -44,15 +79,7 @@ TEST(Manifest, SchemaRoundTripsAndAMalformedOneIsCorruption) {
   const std::string from = "\"filterable\":false,";
   ASSERT_NE(text.find(from), std::string::npos);
   text.replace(text.find(from), from.size(), "");
-  std::string object;
-  PutFixed32(&object, kManifestMagic);
-  PutFixed16(&object, kManifestFormatVersion);
-  PutFixed16(&object, 0);
-  PutFixed64(&object, text.size());
-  PutFixed64(&object, 0);
-  object += text;
-  EncodeFixed64(object.data() + 16, Checksum64(object));
-  auto bad = DecodeManifest(object);
+  auto bad = DecodeManifest(Frame(text));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(), "manifest schema is malformed");
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <random>
 #include <thread>
@@ -671,6 +672,44 @@ TEST(DatabaseAttributesTest, NullMeansNoneAndOtherNonObjectsAreRejected) {
   auto m = db.Metadata("ns");
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->approx_row_count, 2u);
+}
+
+// updated_at is the time of the last write: indexing, which rewrites the manifest, does not
+// move it, and a restarted process (whose WAL tail is gone into the index) reports the same.
+TEST(DatabaseMetadataTest, UpdatedAtIsTheLastWriteNotTheLastIndexingPass) {
+  std::unique_ptr<ObjectStore> store = NewMemoryStore();
+  DbOptions o;
+  o.batch_window_ms = 0;
+  o.compactor_enabled = false;
+  int64_t written_at = 0;
+  {
+    Database db(store.get(), o);
+    WriteRequest w;
+    w.upsert_rows.push_back({"a", {1, 0}, {}});
+    ASSERT_TRUE(db.Write("ns", std::move(w)).ok());
+    auto before = db.Metadata("ns");
+    ASSERT_TRUE(before.ok());
+    written_at = before->updated_at_ms;
+    EXPECT_GE(written_at, before->created_at_ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    ASSERT_TRUE(db.Compact("ns", /*force=*/true).ok());
+    auto after = db.Metadata("ns");
+    ASSERT_TRUE(after.ok());
+    EXPECT_EQ(after->index_status, "up_to_date");
+    EXPECT_EQ(after->updated_at_ms, written_at);
+  }
+  Database restarted(store.get(), o);
+  auto md = restarted.Metadata("ns");
+  ASSERT_TRUE(md.ok());
+  EXPECT_EQ(md->indexed_row_count, 1u);
+  EXPECT_EQ(md->updated_at_ms, written_at);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  WriteRequest w;
+  w.deletes.push_back("a");
+  ASSERT_TRUE(restarted.Write("ns", std::move(w)).ok());
+  md = restarted.Metadata("ns");
+  ASSERT_TRUE(md.ok());
+  EXPECT_GT(md->updated_at_ms, written_at);
 }
 
 }  // namespace

@@ -255,8 +255,13 @@ TEST_P(ServerTest, RestartAndSecondProcessSeeIdenticalState) {
     Reply after = Post(s->port(), "/namespaces/ns/query", query);
     ASSERT_EQ(after.status, 200);
     EXPECT_EQ(after.body, before.body);
+    // The same namespace, written last at the same time. Only the indexing progress may
+    // differ: a restarted server's compactor may fold the tail in at any moment.
     Reply md = Send(s->port(), "GET", "/namespaces/ns/metadata");
-    EXPECT_EQ(md.body, md_before.body);
+    json md_now = md.body, md_then = md_before.body;
+    md_now.erase("index");
+    md_then.erase("index");
+    EXPECT_EQ(md_now, md_then);
     EXPECT_EQ(md.body["approx_row_count"], 198);
   }
 }
