@@ -355,6 +355,7 @@ void HttpServer::RegisterRoutes() {
                            {"hits", d.hits},
                            {"misses", d.misses},
                            {"evictions", d.evictions},
+                           {"erased", d.erased},
                            {"corrupt", d.corrupt},
                            {"io_errors", d.io_errors}};
     }

@@ -132,7 +132,7 @@ Result<GetResult> CachingStore::Get(std::string_view key, std::optional<ByteRang
 Result<ObjectMeta> CachingStore::Put(std::string_view key, std::string_view data,
                                      const PutOptions& options) {
   Result<ObjectMeta> r = target()->Put(key, data, options);
-  if (r.ok() && Cacheable(key)) {
+  if (r.ok() && Cacheable(key) && (!options_.fill_on_put || options_.fill_on_put(key))) {
     // The object as a whole Get would return it; size from the bytes we sent.
     ObjectMeta meta = *r;
     meta.key.assign(key);
@@ -140,6 +140,28 @@ Result<ObjectMeta> CachingStore::Put(std::string_view key, std::string_view data
     Fill(CacheKey(key, std::nullopt), meta, data);
   }
   return r;
+}
+
+void CachingStore::Erase(std::string_view key, const std::optional<ByteRange>& range) {
+  if (!Cacheable(key)) return;
+  const std::string cache_key = CacheKey(key, range);
+  if (options_.disk != nullptr) options_.disk->Erase(cache_key);
+  if (options_.memory != nullptr) options_.memory->Erase(cache_key);
+}
+
+Status CachingStore::Delete(std::string_view key) {
+  Erase(key, std::nullopt);
+  return target()->Delete(key);
+}
+
+Status CachingStore::DeleteMany(const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) Erase(key, std::nullopt);
+  return target()->DeleteMany(keys);
+}
+
+void CachingStore::Forget(std::string_view key, std::optional<ByteRange> range) {
+  Erase(key, range);
+  target()->Forget(key, range);
 }
 
 std::string CachingStore::Describe() const { return "caching(" + target()->Describe() + ")"; }

@@ -3,8 +3,9 @@
 //
 // Index objects (posting packs, index metas) are written once with create-only puts and never
 // modified, so a cached copy keyed by (object key, byte range) can never be stale: nothing
-// is ever invalidated, only evicted. Mutable keys (the manifest, WAL probes) bypass the
-// caches entirely; the caller decides which keys are immutable.
+// is ever invalidated. Entries are evicted, or erased when the caller says it will not read
+// them again (ObjectStore::Forget, a delete). Mutable keys (the manifest, WAL probes) bypass
+// the caches entirely; the caller decides which keys are immutable.
 //
 // Thread safety: every class here is safe for concurrent use.
 #pragma once
@@ -29,6 +30,7 @@ struct CacheStats {
   uint64_t evictions = 0;
   uint64_t corrupt = 0;    // entries found damaged (checksum, size, header) and dropped
   uint64_t io_errors = 0;  // failed reads or writes (not damage); logged, never returned
+  uint64_t erased = 0;     // entries dropped by Erase (not to be read again)
   uint64_t bytes = 0;      // bytes held now (the charge of every entry)
   uint64_t entries = 0;    // entries held now
 };
@@ -67,6 +69,8 @@ class DiskCache {
   // entry is only marked used: entries are immutable, and racing fills of one key should
   // not rewrite its file.
   void Put(std::string_view key, std::string_view value);
+  // Drops `key` and deletes its file, if cached; counted in `erased`. Best effort.
+  void Erase(std::string_view key);
   CacheStats stats() const;
   uint64_t capacity_bytes() const;
   // The path of the file that holds (or would hold) `key`. For tests and tools.
@@ -94,6 +98,8 @@ class MemoryCache {
   // Inserts or replaces `key`, evicting least recently used entries of its shard as needed.
   // A null value, or one too large for a shard, is not stored.
   void Put(std::string_view key, std::shared_ptr<const std::string> value);
+  // Drops `key`, if cached; counted in `erased`. Readers holding its value keep it.
+  void Erase(std::string_view key);
   CacheStats stats() const;
 
  private:
@@ -106,17 +112,23 @@ struct CachingStoreOptions {
   std::function<bool(std::string_view key)> is_immutable;
   DiskCache* disk = nullptr;      // optional, not owned
   MemoryCache* memory = nullptr;  // optional, not owned
+  // Of those, the keys a Put writes through to the caches. Null: all of them. Objects only
+  // ever read by range gain nothing from a whole-object entry, which no Get would hit.
+  std::function<bool(std::string_view key)> fill_on_put;
 };
 
 // Get(key, range) of an immutable key looks in memory, then on disk, then reads the target
 // and fills both. The cache key is the object key plus the exact range requested. Puts of
-// immutable keys are written through to the caches after the target accepted them (so the
-// writer's own process is warm at once). Everything else is forwarded unchanged.
+// immutable keys (those fill_on_put accepts) are written through to the caches after the
+// target accepted them (so the writer's own process is warm at once). Forget(key, range)
+// erases that (key, range) from both caches; Delete and DeleteMany erase the whole-object
+// entry of each key (cached ranges of a deleted object are left to Forget or eviction).
+// Everything is forwarded to the target.
 //
 // A cached entry holds the object's metadata (total size, etag, last-modified) beside the
 // bytes, so a hit returns the same GetResult the target returned. Errors from the target
-// are returned unchanged and never cached. Deletes are forwarded and do not invalidate:
-// an immutable key must never be written again with different bytes, even after a delete.
+// are returned unchanged and never cached. An immutable key must never be written again
+// with different bytes, even after a delete: cached ranges would still be served.
 // Concurrent misses of one key each read the target (no request coalescing).
 class CachingStore : public ObjectStoreWrapper {
  public:
@@ -128,9 +140,14 @@ class CachingStore : public ObjectStoreWrapper {
                         std::optional<ByteRange> range = std::nullopt) override;
   Result<ObjectMeta> Put(std::string_view key, std::string_view data,
                          const PutOptions& options = {}) override;
+  Status Delete(std::string_view key) override;
+  Status DeleteMany(const std::vector<std::string>& keys) override;
+  void Forget(std::string_view key, std::optional<ByteRange> range) override;
   std::string Describe() const override;
 
  private:
+  // Erases the cache key of (key, range) from both caches.
+  void Erase(std::string_view key, const std::optional<ByteRange>& range);
   // Whether reads and writes of `key` go through the caches.
   bool Cacheable(std::string_view key) const;
   // Stores `data` with its metadata under `cache_key` in both caches.

@@ -203,6 +203,7 @@ struct DiskCache::Impl {
   std::atomic<uint64_t> misses{0};
   std::atomic<uint64_t> inserts{0};
   std::atomic<uint64_t> evictions{0};
+  std::atomic<uint64_t> erased{0};
   std::atomic<uint64_t> corrupt{0};
   std::atomic<uint64_t> io_errors{0};
 
@@ -537,6 +538,16 @@ void DiskCache::Put(std::string_view key, std::string_view value) {
   m.EvictToCapacityLocked();
 }
 
+void DiskCache::Erase(std::string_view key) {
+  Impl& m = *impl_;
+  const uint64_t hash = Checksum64(key);
+  std::lock_guard lock(m.mu);
+  auto it = m.index.find(hash);
+  if (it == m.index.end() || it->second->key != key) return;
+  m.RemoveLocked(it->second, /*unlink_file=*/true);
+  m.erased.fetch_add(1, std::memory_order_relaxed);
+}
+
 CacheStats DiskCache::stats() const {
   const Impl& m = *impl_;
   CacheStats s;
@@ -544,6 +555,7 @@ CacheStats DiskCache::stats() const {
   s.misses = m.misses.load(std::memory_order_relaxed);
   s.inserts = m.inserts.load(std::memory_order_relaxed);
   s.evictions = m.evictions.load(std::memory_order_relaxed);
+  s.erased = m.erased.load(std::memory_order_relaxed);
   s.corrupt = m.corrupt.load(std::memory_order_relaxed);
   s.io_errors = m.io_errors.load(std::memory_order_relaxed);
   std::lock_guard lock(m.mu);

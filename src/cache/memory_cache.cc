@@ -39,6 +39,7 @@ struct MemoryCache::Impl {
     uint64_t misses = 0;
     uint64_t inserts = 0;
     uint64_t evictions = 0;
+    uint64_t erased = 0;
   };
 
   uint64_t shard_capacity = 0;
@@ -101,6 +102,20 @@ void MemoryCache::Put(std::string_view key, std::shared_ptr<const std::string> v
   }
 }
 
+void MemoryCache::Erase(std::string_view key) {
+  Impl::Shard& shard = impl_->ShardFor(key);
+  std::shared_ptr<const std::string> value;  // released after the lock
+  std::lock_guard lock(shard.mu);
+  auto it = shard.index.find(key);
+  if (it == shard.index.end()) return;
+  const Impl::LruList::iterator entry = it->second;
+  shard.bytes -= entry->charge;
+  value = std::move(entry->value);
+  shard.index.erase(it);
+  shard.lru.erase(entry);
+  ++shard.erased;
+}
+
 CacheStats MemoryCache::stats() const {
   CacheStats s;
   for (Impl::Shard& shard : impl_->shards) {
@@ -109,6 +124,7 @@ CacheStats MemoryCache::stats() const {
     s.misses += shard.misses;
     s.inserts += shard.inserts;
     s.evictions += shard.evictions;
+    s.erased += shard.erased;
     s.bytes += shard.bytes;
     s.entries += shard.lru.size();
   }

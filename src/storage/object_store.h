@@ -118,6 +118,14 @@ class ObjectStore {
   // have been deleted.
   virtual Status DeleteMany(const std::vector<std::string>& keys);
 
+  // A hint: the caller will not read (key, range) again, though the object may remain. A
+  // cache in front of the store may drop its copy; the stored object is never touched.
+  // The default does nothing.
+  virtual void Forget(std::string_view key, std::optional<ByteRange> range) {
+    (void)key;
+    (void)range;
+  }
+
   // A short human-readable description for logs, e.g. "local:/var/lib/vecpuff".
   virtual std::string Describe() const = 0;
 };
@@ -163,6 +171,9 @@ class ObjectStoreWrapper : public ObjectStore {
   Status Delete(std::string_view key) override { return target_->Delete(key); }
   Status DeleteMany(const std::vector<std::string>& keys) override {
     return target_->DeleteMany(keys);
+  }
+  void Forget(std::string_view key, std::optional<ByteRange> range) override {
+    target_->Forget(key, range);
   }
   std::string Describe() const override { return target_->Describe(); }
 

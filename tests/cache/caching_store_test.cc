@@ -171,6 +171,42 @@ TEST_P(CachingStoreTest, SuccessfulPutIsWrittenThrough) {
   EXPECT_EQ(target_gets(), 1u);
 }
 
+TEST_P(CachingStoreTest, ForgetErasesOnlyThatRange) {
+  const std::string data = Bytes(100, 3);
+  ASSERT_TRUE(memory_store_->Put("seg/f", data).ok());
+  for (int pass = 0; pass < 2; ++pass) {
+    EXPECT_EQ(store_->Get("seg/f", ByteRange{0, 10})->data, data.substr(0, 10));
+    EXPECT_EQ(store_->Get("seg/f", ByteRange{10, 10})->data, data.substr(10, 10));
+    EXPECT_EQ(store_->Get("seg/f")->data, data);
+  }
+  EXPECT_EQ(target_gets(), 3u);
+  store_->Forget("seg/f", ByteRange{0, 10});
+  store_->Forget("seg/f", ByteRange{0, 11});  // never read: a no-op
+  store_->Forget("manifest", std::nullopt);   // not cacheable: passed on, a no-op
+  EXPECT_EQ(store_->Get("seg/f", ByteRange{0, 10})->data, data.substr(0, 10));
+  EXPECT_EQ(target_gets(), 4u);
+  EXPECT_EQ(store_->Get("seg/f", ByteRange{10, 10})->data, data.substr(10, 10));
+  EXPECT_EQ(store_->Get("seg/f")->data, data);
+  EXPECT_EQ(target_gets(), 4u);
+  EXPECT_TRUE(memory_store_->Get("seg/f").ok()) << "the object itself is untouched";
+}
+
+// A deleted object's whole-object entry goes with it: a Get after the delete reaches the
+// target (NotFound) instead of being served from the cache.
+TEST_P(CachingStoreTest, DeleteErasesTheWholeObjectEntry) {
+  ASSERT_TRUE(store_->Put("seg/d1", "one").ok());
+  ASSERT_TRUE(store_->Put("seg/d2", "two").ok());
+  ASSERT_TRUE(store_->Put("seg/d3", "three").ok());
+  EXPECT_TRUE(store_->Get("seg/d1").ok());
+  EXPECT_EQ(target_gets(), 0u);
+  ASSERT_TRUE(store_->Delete("seg/d1").ok());
+  ASSERT_TRUE(store_->DeleteMany({"seg/d2", "seg/absent"}).ok());
+  EXPECT_TRUE(store_->Get("seg/d1").status().IsNotFound());
+  EXPECT_TRUE(store_->Get("seg/d2").status().IsNotFound());
+  EXPECT_EQ(store_->Get("seg/d3")->data, "three");
+  EXPECT_EQ(target_gets(), 2u);
+}
+
 TEST_P(CachingStoreTest, FailedPutIsNotCached) {
   ASSERT_TRUE(memory_store_->Put("seg/p", "original").ok());
   Result<ObjectMeta> lost = store_->Put("seg/p", "imposter", PutOptions{PutMode::kCreateOnly, ""});
@@ -338,6 +374,24 @@ TEST(CachingStoreRestartTest, DiskEntriesSurviveARestart) {
   ASSERT_TRUE(store.Get("seg/keep").ok());
   EXPECT_EQ((*disk)->stats().hits, 1u);
   EXPECT_EQ(memory.stats().hits, 1u);
+}
+
+TEST(CachingStoreOptionsTest, FillOnPutChoosesWhichPutsAreWrittenThrough) {
+  auto target = NewMemoryStore();
+  CountingStore counting(target.get());
+  MemoryCache memory(1 << 20);
+  CachingStoreOptions options{IsSegment, nullptr, &memory};
+  options.fill_on_put = [](std::string_view key) { return key.ends_with("/meta"); };
+  CachingStore store(&counting, options);
+  ASSERT_TRUE(store.Put("seg/1/meta", "m").ok());
+  ASSERT_TRUE(store.Put("seg/1/pack", "p").ok());
+  EXPECT_EQ(memory.stats().entries, 1u);
+  EXPECT_EQ(store.Get("seg/1/meta")->data, "m");
+  EXPECT_EQ(counting.counts().gets, 0u);
+  EXPECT_EQ(store.Get("seg/1/pack")->data, "p");
+  EXPECT_EQ(counting.counts().gets, 1u);
+  EXPECT_EQ(store.Get("seg/1/pack")->data, "p");  // reads still fill the cache
+  EXPECT_EQ(counting.counts().gets, 1u);
 }
 
 TEST(CachingStoreOptionsTest, NoPredicateOrNoCachesMeansPassThrough) {

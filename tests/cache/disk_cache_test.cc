@@ -68,6 +68,27 @@ TEST(DiskCacheTest, PutThenGetReturnsTheValue) {
   EXPECT_EQ(cache->capacity_bytes(), 1u << 20);
 }
 
+TEST(DiskCacheTest, EraseDropsTheEntryAndItsFileOnly) {
+  ScratchDir dir;
+  auto cache = OpenOrDie(dir.path() + "/cache", 1 << 20);
+  ASSERT_NE(cache, nullptr);
+  cache->Put("a", std::string(100, 'a'));
+  cache->Put("b", std::string(200, 'b'));
+  const std::string path_a = cache->PathForKey("a");
+  ASSERT_TRUE(FileExists(path_a));
+  cache->Erase("a");
+  cache->Erase("never-cached");  // a no-op
+  EXPECT_FALSE(FileExists(path_a));
+  EXPECT_FALSE(cache->Get("a").has_value());
+  ASSERT_TRUE(cache->Get("b").has_value());
+  const CacheStats s = cache->stats();
+  EXPECT_EQ(s.erased, 1u);
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_EQ(s.bytes, Charge("b", std::string(200, 'b')));
+  EXPECT_EQ(s.bytes, DirBytes(dir.path() + "/cache"));
+  EXPECT_EQ(s.evictions, 0u);
+}
+
 TEST(DiskCacheTest, EvictsLeastRecentlyUsedFirst) {
   ScratchDir dir;
   const std::string v(100, 'v');

@@ -42,6 +42,22 @@ TEST(MemoryCacheTest, PutThenGet) {
   EXPECT_GE(s.bytes, 101u) << "charge covers key and value";
 }
 
+TEST(MemoryCacheTest, EraseDropsTheEntryAndItsChargeOnly) {
+  MemoryCache cache(1 << 20, 1);
+  auto a = Value(100, 'a');
+  cache.Put("a", a);
+  cache.Put("b", Value(200, 'b'));
+  cache.Erase("a");
+  cache.Erase("never-cached");  // a no-op
+  EXPECT_EQ(cache.Get("a"), nullptr);
+  ASSERT_NE(cache.Get("b"), nullptr);
+  EXPECT_EQ(*a, std::string(100, 'a')) << "a reader's value outlives the erase";
+  const CacheStats s = cache.stats();
+  EXPECT_EQ(s.erased, 1u);
+  EXPECT_EQ(s.entries, 1u);
+  EXPECT_EQ(s.bytes, ChargeOf("b", 200));
+}
+
 TEST(MemoryCacheTest, ChargeGrowsWithKeyAndValue) {
   EXPECT_EQ(ChargeOf("kk", 100), ChargeOf("k", 100) + 1);
   EXPECT_EQ(ChargeOf("k", 200), ChargeOf("k", 100) + 100);
