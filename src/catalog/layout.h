@@ -52,4 +52,10 @@ inline bool IsImmutableObjectKey(std::string_view key) {
   return key.find("/index/") != std::string_view::npos;
 }
 
+// True for keys of index metas (IndexObjectKey(..., "meta")), the index objects read whole;
+// posting packs are only ever read by range.
+inline bool IsIndexMetaKey(std::string_view key) {
+  return IsImmutableObjectKey(key) && key.ends_with("/meta");
+}
+
 }  // namespace vecpuff

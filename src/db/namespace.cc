@@ -983,7 +983,7 @@ void Namespace::ApplyDropLocked(const WalEntry& entry) {
   tail_entries_.clear();
   tail_bytes_ = 0;
   tail_oldest_ms_ = 0;
-  const PostingKeys before = CachedPostingKeysLocked();
+  const PostingParts before = PostingPartsLocked();
   index_ = std::make_shared<IndexState>();
   ForgetDeadPostingsLocked(before);
   index_through_seq_ = entry.seq;
@@ -1995,30 +1995,44 @@ void ForEachPostingPart(const IndexState* index, Fn&& fn) {
 }
 }  // namespace
 
-Namespace::PostingKeys Namespace::CachedPostingKeysLocked() const {
-  PostingKeys keys;
-  if (posting_cache_ == nullptr) return keys;
-  ForEachPostingPart(index_.get(),
-                     [&](const PostingRef& ref) { keys.emplace_back(ref.pack, ref.offset); });
-  return keys;
+Namespace::PostingParts Namespace::PostingPartsLocked() const {
+  PostingParts parts;
+  ForEachPostingPart(index_.get(), [&](const PostingRef& ref) {
+    parts.push_back({ref.pack, ref.offset, ref.length});
+  });
+  return parts;
 }
 
-void Namespace::ForgetDeadPostingsLocked(const PostingKeys& before) const {
-  if (posting_cache_ == nullptr || before.empty()) return;
-  // By hash: a dead key colliding with a live one is only kept until the LRU evicts it.
+void Namespace::ForgetDeadPostingsLocked(const PostingParts& before) {
+  if (before.empty()) return;
+  // By hash: a dead part colliding with a live one is only kept until it is evicted.
   std::unordered_set<uint64_t> live;
   ForEachPostingPart(index_.get(),
                      [&](const PostingRef& ref) { live.insert(PostingCache::Key(ref).Hash()); });
-  for (const auto& [pack, offset] : before) {
-    const PostingCache::Key key(pack, offset);
-    if (!live.contains(key.Hash())) posting_cache_->Erase(key);
+  std::lock_guard<std::mutex> lock(dead_mu_);
+  for (const PostingPart& part : before) {
+    const PostingCache::Key key(part.pack, part.offset);
+    if (live.contains(key.Hash())) continue;
+    if (posting_cache_ != nullptr) posting_cache_->Erase(key);
+    if (dead_ranges_.size() < kMaxDeadRanges) dead_ranges_.push_back(part);
+  }
+}
+
+void Namespace::ForgetDeadRanges() {
+  PostingParts dead;
+  {
+    std::lock_guard<std::mutex> lock(dead_mu_);
+    dead.swap(dead_ranges_);
+  }
+  for (const PostingPart& part : dead) {
+    store_->Forget(part.pack, ByteRange{part.offset, part.length});
   }
 }
 
 void Namespace::InstallIndexLocked(std::unique_ptr<IndexState> index, uint64_t generation,
                                    uint64_t through_seq) {
   if (index) {
-    const PostingKeys before = CachedPostingKeysLocked();
+    const PostingParts before = PostingPartsLocked();
     index_ = std::move(index);
     ForgetDeadPostingsLocked(before);
   }
@@ -2098,6 +2112,12 @@ bool Namespace::TailMeetsTrigger(bool force) {
 
 Status Namespace::Compact(bool force, const std::atomic<bool>* cancel) {
   std::lock_guard<std::mutex> lock(compact_mu_);
+  Status s = CompactLocked(force, cancel);
+  ForgetDeadRanges();  // whatever the pass did, and dead ranges queries' refreshes found
+  return s;
+}
+
+Status Namespace::CompactLocked(bool force, const std::atomic<bool>* cancel) {
   // Writes through other servers reach this process only by reading the WAL: without this,
   // a compactor-only node (or one nobody queries) would never index them.
   VECPUFF_RETURN_IF_ERROR(CatchUp());
@@ -2282,7 +2302,7 @@ Status Namespace::CompactOnce(const std::atomic<bool>* cancel) {
     // A drop applied since the snapshot: the committed index only holds deleted documents,
     // and the drop's manifest reset will replace it.
     if (index_ != state) return Status::OK();
-    const PostingKeys before = CachedPostingKeysLocked();
+    const PostingParts before = PostingPartsLocked();
     Status applied = index_->Apply(out.meta);
     if (!applied.ok()) {
       // Cannot happen for a meta we just built; reload the committed index rather than serve

@@ -104,7 +104,8 @@ class Namespace {
 
   // One compactor pass: adopts an index another process committed, then, if the tail meets
   // a trigger (or `force` and the tail is not empty), folds it into the index and commits;
-  // then deletes retired objects past their grace period. Serialized per namespace. When
+  // then deletes retired objects past their grace period, and tells the store which posting
+  // ranges no index references any more (ForgetDeadRanges). Serialized per namespace. When
   // `cancel` is given and becomes true (the server is stopping), the pass stops at its next
   // check with Aborted, before writing anything or after its commit: a cancelled pass leaves
   // no trace. REQUIRES: Open() succeeded.
@@ -263,13 +264,23 @@ class Namespace {
   // entries it covers.
   void InstallIndexLocked(std::unique_ptr<IndexState> index, uint64_t generation,
                           uint64_t through_seq);
-  // The memory cache's keys of every posting part index_ references (none without a cache),
-  // taken before index_ changes; ForgetDeadPostingsLocked then drops from the cache those that
-  // index_ no longer references, so superseded postings do not sit there until evicted.
-  // REQUIRES: state_mu_ held.
-  using PostingKeys = std::vector<std::pair<std::string, uint64_t>>;
-  PostingKeys CachedPostingKeysLocked() const;
-  void ForgetDeadPostingsLocked(const PostingKeys& before) const;
+  // Every posting part index_ references, taken before index_ changes;
+  // ForgetDeadPostingsLocked then drops from the memory cache the parts index_ no longer
+  // references, so superseded postings do not sit there until evicted, and queues their
+  // byte ranges for ForgetDeadRanges. REQUIRES: state_mu_ held.
+  struct PostingPart {
+    std::string pack;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  using PostingParts = std::vector<PostingPart>;
+  PostingParts PostingPartsLocked() const;
+  void ForgetDeadPostingsLocked(const PostingParts& before);
+  // Tells the store (its disk cache) that the queued dead ranges will not be read again.
+  // Runs without state_mu_, since a cache deletes files: the compactor calls it each pass.
+  void ForgetDeadRanges();
+  // The body of Compact. REQUIRES: compact_mu_ held.
+  Status CompactLocked(bool force, const std::atomic<bool>* cancel);
   // Reads the posting of `ref`, a posting of `state` (memory cache, else the store),
   // verifying it.
   Result<std::shared_ptr<const PostingData>> ReadPosting(const IndexState& state,
@@ -375,7 +386,13 @@ class Namespace {
   CompactionStats totals_;
   int64_t last_orphan_scan_ms_ = 0;
   PostingCache* posting_cache_ = nullptr;  // owned by the Database; may be null
-  TaskPool* probe_pool_ = nullptr;         // owned by the Database; null: std::async
+  // Byte ranges of posting parts no index references, for ForgetDeadRanges. Bounded: past
+  // kMaxDeadRanges (no compactor drains it), further ones are not queued, and a cache keeps
+  // them until it evicts them.
+  static constexpr size_t kMaxDeadRanges = 1 << 18;
+  std::mutex dead_mu_;
+  PostingParts dead_ranges_;
+  TaskPool* probe_pool_ = nullptr;  // owned by the Database; null: std::async
   // Recent freshness probes' duration (exponential moving average, microseconds): a probe
   // faster than kInlineProbeMicros runs after the search on the query's own thread, where
   // handing it to another thread would cost more than the probe.

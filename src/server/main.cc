@@ -165,6 +165,7 @@ int Run(int argc, char** argv) {
   }
   CachingStoreOptions caching;
   caching.is_immutable = IsImmutableObjectKey;
+  caching.fill_on_put = IsIndexMetaKey;
   caching.disk = disk_cache.get();
   CachingStore store(&retrying, caching);
   spdlog::info("object store: {}", store.Describe());

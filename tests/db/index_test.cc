@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 
+#include "cache/caching_store.h"
 #include "catalog/layout.h"
 #include "catalog/manifest.h"
 #include "db/database.h"
@@ -19,6 +20,7 @@
 #include "storage/counting_store.h"
 #include "storage/latency_store.h"
 #include "storage/memory_store.h"
+#include "test_util.h"
 
 namespace vecpuff {
 namespace {
@@ -499,6 +501,71 @@ TEST(IndexTest, TheMemoryCacheDropsPostingsTheIndexNoLongerReferences) {
   ASSERT_TRUE(db.DeleteNamespace("ns").ok());
   EXPECT_EQ(db.posting_cache().entries(), 0u);
   EXPECT_EQ(db.posting_cache().used_bytes(), 0u);
+}
+
+// The disk cache is told which posting ranges no index references any more (the compactor
+// forgets them), so it does not fill with superseded postings until it evicts them.
+TEST(IndexTest, TheDiskCacheDropsPostingRangesTheIndexNoLongerReferences) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  testing::ScratchDir dir;
+  // A process's store as main.cc builds it: index objects cached on disk, metas written
+  // through, posting ranges filled on read.
+  struct CachedStore {
+    std::unique_ptr<DiskCache> disk;
+    std::unique_ptr<CachingStore> store;
+    CachedStore(ObjectStore* target, const std::string& path) {
+      auto opened = DiskCache::Open(path, uint64_t{1} << 30);
+      EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+      if (opened.ok()) disk = std::move(opened).value();
+      CachingStoreOptions o{IsImmutableObjectKey, disk.get(), nullptr};
+      o.fill_on_put = IsIndexMetaKey;
+      store = std::make_unique<CachingStore>(target, o);
+    }
+  };
+  CachedStore ours(owned.get(), dir.path() + "/ours");
+  ASSERT_NE(ours.disk, nullptr);
+  Database db(ours.store.get(), IndexOptions());
+  Data data(8);
+  Model model;
+  int next = 0;
+  std::vector<std::pair<std::string, std::vector<float>>> rows;
+  for (int i = 0; i < 2000; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  auto read_all = [&](Database* d) {
+    QueryRequest q = Q(data.Next());
+    q.exact = true;
+    auto r = d->Query("ns", q);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->hits.size(), 10u);
+  };
+  ASSERT_NO_FATAL_FAILURE(read_all(&db));
+  const CacheStats before = ours.disk->stats();
+  ASSERT_GT(before.entries, 20u);
+  EXPECT_EQ(before.erased, 0u);
+
+  rows.clear();
+  for (int i = 0; i < 1000; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
+  for (int i = 0; i < 600; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
+  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
+  WriteRequest del;
+  for (int i = 600; i < 1400; ++i) {
+    del.deletes.push_back("d" + std::to_string(i));
+    model.docs.erase("d" + std::to_string(i));
+  }
+  ASSERT_TRUE(db.Write("ns", std::move(del)).ok());
+  ASSERT_TRUE(db.Compact("ns").ok());
+  EXPECT_GT(ours.disk->stats().erased, 0u);
+  // Once every posting is read again, the disk cache holds exactly what a fresh process's
+  // empty cache holds after reading every posting of the new index.
+  ASSERT_NO_FATAL_FAILURE(read_all(&db));
+  CachedStore theirs(owned.get(), dir.path() + "/theirs");
+  ASSERT_NE(theirs.disk, nullptr);
+  Database fresh(theirs.store.get(), IndexOptions());
+  ASSERT_NO_FATAL_FAILURE(read_all(&fresh));
+  EXPECT_EQ(ours.disk->stats().entries, theirs.disk->stats().entries);
+  EXPECT_EQ(ours.disk->stats().bytes, theirs.disk->stats().bytes);
+  EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
 }
 
 // Fails the compaction at a named point, as a crash there would leave the store.
