@@ -53,7 +53,8 @@ stress: build
 	./$(BUILD_DIR)/tests/integration/vecpuff_crash_harness --mode compactor --backend local --cycles 100 --writers 4
 	./$(BUILD_DIR)/tests/integration/vecpuff_crash_harness --mode cache --backend local --cycles 100 --writers 4
 	cd $(BUILD_DIR) && $(WITH_MOTO) ./tests/integration/vecpuff_integration_tests --gtest_filter='*MultiProcess*' --gtest_repeat=10
-	./$(BUILD_DIR)/bench/soak_bench --duration $(STRESS_SOAK_SECONDS) --interval 60 --write-rps 10 --query-rps 20
+	./$(BUILD_DIR)/bench/soak_bench --duration $(STRESS_SOAK_SECONDS) --interval 60 --write-rps 10 --query-rps 20 \
+	  --max-rss-growth-pct 5
 	FUZZ_ARGS=-runs=$(STRESS_FUZZ_RUNS) ./scripts/run_fuzz.sh $(STRESS_FUZZ_SECONDS)
 
 # The ANN peers and the data set (hnswlib, faiss, SPTAG, Fashion-MNIST); ann_bench is only
