@@ -448,6 +448,49 @@ TEST(IndexTest, CancelledCompactionLeavesNoTrace) {
   EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
 }
 
+// A namespace of 2000 indexed documents, then churned by one compacted round of new
+// documents (splits), overwrites and deletes (merges, reassignment), for the cache tests.
+class ChurnedNamespace {
+ public:
+  // Writes and indexes the 2000 documents.
+  void Load(Database* db) {
+    Write(db, 2000, 0, 0);
+    ASSERT_TRUE(db->Compact("ns").ok());
+  }
+  // One round of churn, indexed.
+  void Churn(Database* db) {
+    Write(db, 1000, 600, 1);
+    WriteRequest del;
+    for (int i = 600; i < 1400; ++i) {
+      del.deletes.push_back("d" + std::to_string(i));
+      model_.docs.erase("d" + std::to_string(i));
+    }
+    ASSERT_TRUE(db->Write("ns", std::move(del)).ok());
+    ASSERT_TRUE(db->Compact("ns").ok());
+  }
+  // An exact query: it reads every posting of the index.
+  void ReadAll(Database* db) {
+    QueryRequest q = Q(data_.Next());
+    q.exact = true;
+    auto r = db->Query("ns", q);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->hits.size(), 10u);
+  }
+  double Recall(Database* db) { return CheckQueries(db, "ns", model_, &data_, 20); }
+
+ private:
+  // `fresh` new documents and `overwrites` of d0, d1, ...
+  void Write(Database* db, int fresh, int overwrites, int tag) {
+    std::vector<std::pair<std::string, std::vector<float>>> rows;
+    for (int i = 0; i < fresh; ++i) rows.emplace_back("d" + std::to_string(next_++), data_.Next());
+    for (int i = 0; i < overwrites; ++i) rows.emplace_back("d" + std::to_string(i), data_.Next());
+    ASSERT_TRUE(WriteRows(db, "ns", &model_, rows, tag).ok());
+  }
+  Data data_{8};
+  Model model_;
+  int next_ = 0;
+};
+
 // The memory cache holds live postings only: a pass that splits, merges and rewrites
 // postings, and a drop, leave the postings they supersede referenced by no index, and the
 // cache drops those at once rather than keeping them until the LRU evicts them (a soak's
@@ -455,47 +498,23 @@ TEST(IndexTest, CancelledCompactionLeavesNoTrace) {
 TEST(IndexTest, TheMemoryCacheDropsPostingsTheIndexNoLongerReferences) {
   std::unique_ptr<ObjectStore> owned = NewMemoryStore();
   Database db(owned.get(), IndexOptions());
-  Data data(8);
-  Model model;
-  int next = 0;
-  std::vector<std::pair<std::string, std::vector<float>>> rows;
-  for (int i = 0; i < 2000; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
-  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
-  ASSERT_TRUE(db.Compact("ns").ok());
-  // An exact query reads every posting: it caches every part the index references.
-  auto read_all = [&](Database* d) {
-    QueryRequest q = Q(data.Next());
-    q.exact = true;
-    auto r = d->Query("ns", q);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->hits.size(), 10u);
-  };
-  ASSERT_NO_FATAL_FAILURE(read_all(&db));
+  ChurnedNamespace ns;
+  ASSERT_NO_FATAL_FAILURE(ns.Load(&db));
+  ASSERT_NO_FATAL_FAILURE(ns.ReadAll(&db));
   const size_t live_before = db.posting_cache().entries();
   ASSERT_GT(live_before, 20u);
 
-  // Churn: new documents (splits), overwrites and deletes (merges, reassignment).
-  rows.clear();
-  for (int i = 0; i < 1000; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
-  for (int i = 0; i < 600; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
-  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
-  WriteRequest del;
-  for (int i = 600; i < 1400; ++i) {
-    del.deletes.push_back("d" + std::to_string(i));
-    model.docs.erase("d" + std::to_string(i));
-  }
-  ASSERT_TRUE(db.Write("ns", std::move(del)).ok());
-  ASSERT_TRUE(db.Compact("ns").ok());
+  ASSERT_NO_FATAL_FAILURE(ns.Churn(&db));
   // The superseded parts are gone already (kept, the count could not have fallen)...
   EXPECT_LT(db.posting_cache().entries(), live_before);
   // ...and once every posting is read again the cache holds exactly what a fresh process
   // reading every posting of the new index holds.
-  ASSERT_NO_FATAL_FAILURE(read_all(&db));
+  ASSERT_NO_FATAL_FAILURE(ns.ReadAll(&db));
   Database fresh(owned.get(), IndexOptions());
-  ASSERT_NO_FATAL_FAILURE(read_all(&fresh));
+  ASSERT_NO_FATAL_FAILURE(ns.ReadAll(&fresh));
   EXPECT_EQ(db.posting_cache().entries(), fresh.posting_cache().entries());
   EXPECT_EQ(db.posting_cache().used_bytes(), fresh.posting_cache().used_bytes());
-  EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
+  EXPECT_GE(ns.Recall(&db), 0.9);
 
   // A drop leaves nothing of the namespace in the cache.
   ASSERT_TRUE(db.DeleteNamespace("ns").ok());
@@ -525,47 +544,25 @@ TEST(IndexTest, TheDiskCacheDropsPostingRangesTheIndexNoLongerReferences) {
   CachedStore ours(owned.get(), dir.path() + "/ours");
   ASSERT_NE(ours.disk, nullptr);
   Database db(ours.store.get(), IndexOptions());
-  Data data(8);
-  Model model;
-  int next = 0;
-  std::vector<std::pair<std::string, std::vector<float>>> rows;
-  for (int i = 0; i < 2000; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
-  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 0).ok());
-  ASSERT_TRUE(db.Compact("ns").ok());
-  auto read_all = [&](Database* d) {
-    QueryRequest q = Q(data.Next());
-    q.exact = true;
-    auto r = d->Query("ns", q);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->hits.size(), 10u);
-  };
-  ASSERT_NO_FATAL_FAILURE(read_all(&db));
+  ChurnedNamespace ns;
+  ASSERT_NO_FATAL_FAILURE(ns.Load(&db));
+  ASSERT_NO_FATAL_FAILURE(ns.ReadAll(&db));
   const CacheStats before = ours.disk->stats();
   ASSERT_GT(before.entries, 20u);
   EXPECT_EQ(before.erased, 0u);
 
-  rows.clear();
-  for (int i = 0; i < 1000; ++i) rows.emplace_back("d" + std::to_string(next++), data.Next());
-  for (int i = 0; i < 600; ++i) rows.emplace_back("d" + std::to_string(i), data.Next());
-  ASSERT_TRUE(WriteRows(&db, "ns", &model, rows, 1).ok());
-  WriteRequest del;
-  for (int i = 600; i < 1400; ++i) {
-    del.deletes.push_back("d" + std::to_string(i));
-    model.docs.erase("d" + std::to_string(i));
-  }
-  ASSERT_TRUE(db.Write("ns", std::move(del)).ok());
-  ASSERT_TRUE(db.Compact("ns").ok());
+  ASSERT_NO_FATAL_FAILURE(ns.Churn(&db));
   EXPECT_GT(ours.disk->stats().erased, 0u);
   // Once every posting is read again, the disk cache holds exactly what a fresh process's
   // empty cache holds after reading every posting of the new index.
-  ASSERT_NO_FATAL_FAILURE(read_all(&db));
+  ASSERT_NO_FATAL_FAILURE(ns.ReadAll(&db));
   CachedStore theirs(owned.get(), dir.path() + "/theirs");
   ASSERT_NE(theirs.disk, nullptr);
   Database fresh(theirs.store.get(), IndexOptions());
-  ASSERT_NO_FATAL_FAILURE(read_all(&fresh));
+  ASSERT_NO_FATAL_FAILURE(ns.ReadAll(&fresh));
   EXPECT_EQ(ours.disk->stats().entries, theirs.disk->stats().entries);
   EXPECT_EQ(ours.disk->stats().bytes, theirs.disk->stats().bytes);
-  EXPECT_GE(CheckQueries(&db, "ns", model, &data, 20), 0.9);
+  EXPECT_GE(ns.Recall(&db), 0.9);
 }
 
 // Fails the compaction at a named point, as a crash there would leave the store.
