@@ -2061,7 +2061,10 @@ Status Namespace::RefreshIndex() {
   Status s;
   for (int attempt = 0; attempt < 8; ++attempt) {
     s = RefreshIndexOnce();
-    if (s.code() != StatusCode::kAborted) return s;
+    if (s.code() != StatusCode::kAborted) {
+      ForgetDeadRanges();  // of the index it replaced, on a process without a compactor too
+      return s;
+    }
   }
   return Status::Unavailable("index of '" + name_ +
                              "' kept changing while it was loaded: " + s.ToString());

@@ -277,7 +277,8 @@ class Namespace {
   PostingParts PostingPartsLocked() const;
   void ForgetDeadPostingsLocked(const PostingParts& before);
   // Tells the store (its disk cache) that the queued dead ranges will not be read again.
-  // Runs without state_mu_, since a cache deletes files: the compactor calls it each pass.
+  // Runs without state_mu_, since a cache deletes files: each compactor pass and each
+  // RefreshIndex end with it.
   void ForgetDeadRanges();
   // The body of Compact. REQUIRES: compact_mu_ held.
   Status CompactLocked(bool force, const std::atomic<bool>* cancel);
@@ -386,10 +387,10 @@ class Namespace {
   CompactionStats totals_;
   int64_t last_orphan_scan_ms_ = 0;
   PostingCache* posting_cache_ = nullptr;  // owned by the Database; may be null
-  // Byte ranges of posting parts no index references, for ForgetDeadRanges. Bounded: past
-  // kMaxDeadRanges (no compactor drains it), further ones are not queued, and a cache keeps
-  // them until it evicts them.
-  static constexpr size_t kMaxDeadRanges = 1 << 18;
+  // Byte ranges of posting parts no index references, for ForgetDeadRanges. Bounded (about
+  // 8 MB): past kMaxDeadRanges, further ones are not queued, and a cache keeps them until it
+  // evicts them.
+  static constexpr size_t kMaxDeadRanges = 1 << 16;
   std::mutex dead_mu_;
   PostingParts dead_ranges_;
   TaskPool* probe_pool_ = nullptr;  // owned by the Database; null: std::async
