@@ -73,7 +73,9 @@ Status ValidateNamespaceName(std::string_view name) {
 
 Database::Database(ObjectStore* store, DbOptions options)
     : store_(store), options_(std::move(options)), posting_cache_(options_.posting_cache_bytes) {
-  if (options_.compactor_enabled) compactor_ = std::thread([this] { CompactorLoop(); });
+  if (options_.compactor_enabled || options_.refresh_interval_ms > 0) {
+    compactor_ = std::thread([this] { CompactorLoop(); });
+  }
 }
 
 Database::~Database() {
@@ -87,9 +89,13 @@ Database::~Database() {
 }
 
 void Database::CompactorLoop() {
+  // Without a compactor, each round only adopts what other processes committed.
+  const bool compact = options_.compactor_enabled;
+  const int64_t interval_ms =
+      compact ? options_.compactor_interval_ms : options_.refresh_interval_ms;
   std::unique_lock<std::mutex> lock(compactor_mu_);
   while (!stopping_) {
-    compactor_cv_.wait_for(lock, std::chrono::milliseconds(options_.compactor_interval_ms),
+    compactor_cv_.wait_for(lock, std::chrono::milliseconds(interval_ms),
                            [this] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
@@ -107,12 +113,14 @@ void Database::CompactorLoop() {
       for (size_t i = next++; i < open.size(); i = next++) {
         if (cancel_compaction_) return;
         const uint64_t generation = open[i]->index_generation();
-        Status s = open[i]->Compact(/*force=*/false, &cancel_compaction_);
+        Status s =
+            compact ? open[i]->Compact(/*force=*/false, &cancel_compaction_) : open[i]->Refresh();
         if (open[i]->index_generation() != generation) committed = true;
         if (cancel_compaction_ && s.code() == StatusCode::kAborted) {
           spdlog::info("namespace '{}': compaction cancelled for shutdown", open[i]->name());
         } else if (!s.ok()) {
-          spdlog::warn("namespace '{}': compaction failed: {}", open[i]->name(), s.ToString());
+          spdlog::warn("namespace '{}': {} failed: {}", open[i]->name(),
+                       compact ? "compaction" : "refresh", s.ToString());
         }
       }
     };

@@ -38,6 +38,11 @@ struct DbOptions {
   bool compactor_enabled = true;
   int64_t compactor_interval_ms = 1000;
   int compactor_max_concurrent = 1;  // namespaces compacted at once
+  // With the compactor off: how often a background thread adopts what other processes
+  // commit to each open namespace (new WAL entries, new index generations), so that the
+  // tail its queries scan and its backpressure count only what is not indexed. 0: never
+  // (for tests that drive everything explicitly); the server uses compactor_interval_ms.
+  int64_t refresh_interval_ms = 0;
   size_t index_trigger_bytes = 64u << 20;
   size_t index_trigger_rows = 50000;
   int64_t index_max_age_ms = 1000;

@@ -2120,6 +2120,12 @@ Status Namespace::Compact(bool force, const std::atomic<bool>* cancel) {
   return s;
 }
 
+Status Namespace::Refresh() {
+  std::lock_guard<std::mutex> lock(compact_mu_);
+  VECPUFF_RETURN_IF_ERROR(CatchUp());
+  return RefreshIndex();
+}
+
 Status Namespace::CompactLocked(bool force, const std::atomic<bool>* cancel) {
   // Writes through other servers reach this process only by reading the WAL: without this,
   // a compactor-only node (or one nobody queries) would never index them.

@@ -110,6 +110,9 @@ class Namespace {
   // check with Aborted, before writing anything or after its commit: a cancelled pass leaves
   // no trace. REQUIRES: Open() succeeded.
   Status Compact(bool force, const std::atomic<bool>* cancel = nullptr);
+  // A process without a compactor: applies new WAL entries and adopts the index generation
+  // the manifest names, if newer (dropping the tail it covers). REQUIRES: Open() succeeded.
+  Status Refresh();
 
   // The generation and WAL position of the index this process serves.
   uint64_t index_generation() const { return index_generation_.load(); }

@@ -45,6 +45,7 @@ DbOptions MakeDbOptions(const Options& o) {
   db.default_probes = o.indexing.ann_probes;
   db.compactor_enabled = o.compactor.enabled;
   db.compactor_interval_ms = o.compactor.interval_ms;
+  db.refresh_interval_ms = o.compactor.interval_ms;  // used only with the compactor off
   db.compactor_max_concurrent = o.compactor.max_concurrent;
   db.gc_grace_ms = o.compactor.gc_grace_period_ms;
   db.posting_cache_bytes = o.cache.memory_bytes;

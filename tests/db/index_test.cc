@@ -565,6 +565,50 @@ TEST(IndexTest, TheDiskCacheDropsPostingRangesTheIndexNoLongerReferences) {
   EXPECT_GE(ns.Recall(&db), 0.9);
 }
 
+// A process without a compactor (a serve-only node) adopts the index generations another
+// process commits, and forgets the posting ranges they supersede.
+TEST(IndexTest, AProcessWithoutACompactorAlsoForgetsDeadRanges) {
+  std::unique_ptr<ObjectStore> owned = NewMemoryStore();
+  testing::ScratchDir dir;
+  auto opened = DiskCache::Open(dir.path() + "/reader", uint64_t{1} << 30);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<DiskCache> disk = std::move(opened).value();
+  CachingStoreOptions o{IsImmutableObjectKey, disk.get(), nullptr};
+  o.fill_on_put = IsIndexMetaKey;
+  CachingStore cached(owned.get(), o);
+  Database writer(owned.get(), IndexOptions());
+  DbOptions reader_options = IndexOptions();
+  reader_options.posting_cache_bytes = 0;  // every posting read reaches the disk cache
+  reader_options.refresh_interval_ms = 10;
+  Database reader(&cached, reader_options);
+  ChurnedNamespace ns;
+  ASSERT_NO_FATAL_FAILURE(ns.Load(&writer));
+  ASSERT_NO_FATAL_FAILURE(ns.ReadAll(&reader));
+  ASSERT_NO_FATAL_FAILURE(ns.Churn(&writer));  // also collects the old packs (no grace)
+  // The reader adopts generation 2: its tail (the churn's WAL entries) empties. Without
+  // the refresh it would scan them, and serve superseded postings from its cache, forever.
+  Result<NamespaceMetadata> md = reader.Metadata("ns");
+  for (int i = 0; i < 1000 && md.ok() && md->index_status != "up_to_date"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    md = reader.Metadata("ns");
+  }
+  ASSERT_TRUE(md.ok()) << md.status().ToString();
+  EXPECT_EQ(md->index_status, "up_to_date");
+  EXPECT_EQ(md->unindexed_bytes, 0u);
+  ASSERT_NO_FATAL_FAILURE(ns.ReadAll(&reader));
+  EXPECT_GT(disk->stats().erased, 0u);
+  // What a reader that only ever saw the new index holds.
+  auto fresh_opened = DiskCache::Open(dir.path() + "/fresh", uint64_t{1} << 30);
+  ASSERT_TRUE(fresh_opened.ok());
+  std::unique_ptr<DiskCache> fresh_disk = std::move(fresh_opened).value();
+  CachingStoreOptions fo{IsImmutableObjectKey, fresh_disk.get(), nullptr};
+  CachingStore fresh_cached(owned.get(), fo);
+  Database fresh(&fresh_cached, reader_options);
+  ASSERT_NO_FATAL_FAILURE(ns.ReadAll(&fresh));
+  EXPECT_EQ(disk->stats().entries, fresh_disk->stats().entries);
+  EXPECT_EQ(disk->stats().bytes, fresh_disk->stats().bytes);
+}
+
 // Fails the compaction at a named point, as a crash there would leave the store.
 TEST(IndexTest, CompactorCrashAtAnyPointLosesNothing) {
   for (const char* point : {"packs_written", "meta_written", "committed"}) {
