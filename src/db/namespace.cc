@@ -2116,21 +2116,24 @@ bool Namespace::TailMeetsTrigger(bool force) {
 Status Namespace::Compact(bool force, const std::atomic<bool>* cancel) {
   std::lock_guard<std::mutex> lock(compact_mu_);
   Status s = CompactLocked(force, cancel);
-  ForgetDeadRanges();  // whatever the pass did, and dead ranges queries' refreshes found
+  ForgetDeadRanges();  // of a pass that folded its commit into the index in place
   return s;
 }
 
 Status Namespace::Refresh() {
   std::lock_guard<std::mutex> lock(compact_mu_);
+  return RefreshLocked();
+}
+
+Status Namespace::RefreshLocked() {
+  // Writes through other servers reach this process only by reading the WAL: without this,
+  // a compactor-only node (or one nobody queries) would never index them.
   VECPUFF_RETURN_IF_ERROR(CatchUp());
   return RefreshIndex();
 }
 
 Status Namespace::CompactLocked(bool force, const std::atomic<bool>* cancel) {
-  // Writes through other servers reach this process only by reading the WAL: without this,
-  // a compactor-only node (or one nobody queries) would never index them.
-  VECPUFF_RETURN_IF_ERROR(CatchUp());
-  VECPUFF_RETURN_IF_ERROR(RefreshIndex());
+  VECPUFF_RETURN_IF_ERROR(RefreshLocked());
   if (manifest_dropped_seq_.load() < dropped_seq_.load()) {
     // A drop applied here that the manifest does not show yet: reset it, then adopt the
     // empty index (an index committed now must not claim the dropped documents' WAL).

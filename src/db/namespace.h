@@ -283,7 +283,9 @@ class Namespace {
   // Runs without state_mu_, since a cache deletes files: each compactor pass and each
   // RefreshIndex end with it.
   void ForgetDeadRanges();
-  // The body of Compact. REQUIRES: compact_mu_ held.
+  // The bodies of Refresh and Compact (which begins with a refresh). REQUIRES: compact_mu_
+  // held.
+  Status RefreshLocked();
   Status CompactLocked(bool force, const std::atomic<bool>* cancel);
   // Reads the posting of `ref`, a posting of `state` (memory cache, else the store),
   // verifying it.
