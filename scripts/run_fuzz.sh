@@ -26,8 +26,10 @@ if ! [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || [[ "$SECONDS_PER_TARGET" -lt 1 ]
   exit 2
 fi
 
-# Configure once; later runs only rebuild what changed (seconds when up to date).
-if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
+# Configure once; later runs only rebuild what changed (seconds when up to date). The test is
+# on the generated Makefile, not the cache: a configure that failed (a missing dependency)
+# leaves a CMakeCache.txt behind and must run again.
+if [[ ! -f "$BUILD/Makefile" ]]; then
   CC=clang CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DVECPUFF_FUZZ=ON >/dev/null
 fi
